@@ -1,0 +1,22 @@
+"""The ``opentelemetry_configurator`` entry point: sets up the OpenTelemetry SDK for Vigil.
+
+It is the SDK's own configurator (exporters, processors and providers from the ``OTEL_*``
+variables) with Vigil's identity on the resource, as the semantic conventions ask of a
+distribution: ``telemetry.distro.name = "vigil"`` and ``telemetry.distro.version``.
+"""
+
+from __future__ import annotations
+
+from opentelemetry.sdk._configuration import _OTelSDKConfigurator
+
+from vigil.instrumentation import __version__
+
+DISTRO_NAME = "vigil"
+
+
+class VigilConfigurator(_OTelSDKConfigurator):
+    def _configure(self, **kwargs: object) -> None:
+        resource_attributes = dict(kwargs.pop("resource_attributes", None) or {})
+        resource_attributes.setdefault("telemetry.distro.name", DISTRO_NAME)
+        resource_attributes.setdefault("telemetry.distro.version", __version__)
+        super()._configure(resource_attributes=resource_attributes, **kwargs)

@@ -1,0 +1,81 @@
+"""The scorer interface: an ordered chain of scorers that annotate OTLP requests in place.
+
+A scorer is any object with a ``name``, the ``signals`` it scores, and a ``score(signal, request)``
+method that reads the decoded export request and adds attributes to its spans, data points or log
+records. Scorers are registered as entry points in the ``vigil.scorers`` group (the entry point
+loads a class or a factory taking no arguments) and switched on, in order, by name::
+
+    VIGIL_SIDECAR_SCORERS=threat,anomaly vigil serve
+
+    # pyproject.toml of a package that ships a scorer
+    [project.entry-points."vigil.scorers"]
+    threat = "vigil.processors.threat:ThreatScorer"
+
+A request for a signal that no scorer handles is never decoded beyond validation and is forwarded
+byte for byte. A scorer that raises does not lose the request: the error is logged and counted,
+the remaining scorers still run and the request is forwarded (fail open).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from importlib.metadata import entry_points
+from typing import Protocol, runtime_checkable
+
+from google.protobuf.message import Message
+from vigil.processors import self_metrics
+from vigil.processors.signals import Signal
+
+ENTRY_POINT_GROUP = "vigil.scorers"
+
+_logger = logging.getLogger(__name__)
+
+
+@runtime_checkable
+class Scorer(Protocol):
+    """What the sidecar needs of a scorer."""
+
+    name: str
+    signals: frozenset[Signal]
+
+    def score(self, signal: Signal, request: Message) -> None:
+        """Annotate ``request`` (an OTLP export request of ``signal``) in place."""
+
+
+class ScorerChain:
+    """Scorers applied in order; the chain for a signal is resolved once, not per request."""
+
+    def __init__(self, scorers: Sequence[Scorer] = ()) -> None:
+        for scorer in scorers:
+            if not isinstance(scorer, Scorer):
+                raise TypeError(f"{scorer!r} is not a scorer: it needs name, signals and score()")
+        self.scorers = tuple(scorers)
+        self._by_signal = {signal: tuple(s for s in self.scorers if signal in s.signals) for signal in Signal}
+
+    def handles(self, signal: Signal) -> bool:
+        """Whether any scorer reads ``signal`` (if not, requests pass through untouched)."""
+        return bool(self._by_signal[signal])
+
+    def apply(self, signal: Signal, request: Message) -> None:
+        """Run every scorer of ``signal`` on ``request``; a failing scorer is logged and skipped."""
+        for scorer in self._by_signal[signal]:
+            try:
+                scorer.score(signal, request)
+            except Exception:
+                self_metrics.SCORER_ERRORS.labels(scorer=scorer.name).inc()
+                _logger.exception(
+                    "scorer %s failed on a %s request; forwarding it", scorer.name, signal.label
+                )
+
+    @classmethod
+    def from_names(cls, names: Iterable[str]) -> ScorerChain:
+        """Build the chain from entry-point names, in the order given."""
+        available = {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+        scorers = []
+        for name in names:
+            if name not in available:
+                known = ", ".join(sorted(available)) or "none installed"
+                raise ValueError(f"unknown scorer {name!r} (available: {known})")
+            scorers.append(available[name].load()())
+        return cls(scorers)

@@ -1,0 +1,155 @@
+"""The local stack's components: what each runs, where it listens, and how its health is checked.
+
+=============  ====================================================  ===========================
+component      listens on (loopback)                                 healthy when
+=============  ====================================================  ===========================
+jaeger         OTLP 14317/14318, query API and UI 16686              ``:14133/status`` answers
+prometheus     9090                                                  ``:9090/-/ready`` answers
+collector      OTLP 4317/4318, return 4328, metrics 8889/8888        ``:13133/`` answers
+sidecar        OTLP 4327, health and metrics 13134                   ``:13134/health/ready``
+demo           8000 (run under ``opentelemetry-instrument``)         ``:8000/healthz`` answers
+traffic        - (ordinary users against the demo, for one hour)     its process runs
+=============  ====================================================  ===========================
+
+Binaries come from ``scripts/install.sh``: ``otelcol-vigil``, ``jaeger`` and ``telemetrygen`` in
+``$VIGIL_CACHE_DIR/bin`` (default ``~/.cache/vigil/bin``), ``prometheus`` from Debian's package.
+Configuration files come from the Vigil checkout (``$VIGIL_HOME``, else found from this file).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ENDPOINTS: Mapping[str, Mapping[str, str]] = {
+    "jaeger": {
+        "otlp_grpc": "127.0.0.1:14317",
+        "query": "http://127.0.0.1:16686",
+        "health": "http://127.0.0.1:14133/status",
+    },
+    "prometheus": {"query": "http://127.0.0.1:9090", "health": "http://127.0.0.1:9090/-/ready"},
+    "collector": {
+        "otlp_grpc": "127.0.0.1:4317",
+        "otlp_http": "http://127.0.0.1:4318",
+        "return": "127.0.0.1:4328",
+        "prometheus_exporter": "http://127.0.0.1:8889/metrics",
+        "telemetry": "http://127.0.0.1:8888/metrics",
+        "health": "http://127.0.0.1:13133/",
+    },
+    "sidecar": {
+        "otlp_grpc": "127.0.0.1:4327",
+        "metrics": "http://127.0.0.1:13134/metrics",
+        "health": "http://127.0.0.1:13134/health/ready",
+    },
+    "demo": {"http": "http://127.0.0.1:8000", "health": "http://127.0.0.1:8000/healthz"},
+    "traffic": {},
+}
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("VIGIL_CACHE_DIR") or Path.home() / ".cache" / "vigil")
+
+
+def find_home() -> Path:
+    """The Vigil checkout that holds collector-config/, backends/ and demo/."""
+    candidates = [os.environ.get("VIGIL_HOME"), *Path(__file__).resolve().parents]
+    for candidate in candidates:
+        if candidate and (Path(candidate) / "collector-config" / "vigil.yaml").is_file():
+            return Path(candidate)
+    raise FileNotFoundError("cannot find the Vigil checkout: set VIGIL_HOME to it")
+
+
+def find_binary(name: str) -> str:
+    """A binary from the Vigil cache, else from PATH; a clear error names the install step."""
+    cached = cache_dir() / "bin" / name
+    if cached.is_file() and os.access(cached, os.X_OK):
+        return str(cached)
+    found = shutil.which(name)
+    if found:
+        return found
+    raise FileNotFoundError(f"{name} is not installed: run scripts/install.sh")
+
+
+@dataclass(frozen=True)
+class Component:
+    """One process of the stack."""
+
+    name: str
+    argv: tuple[str, ...]
+    env: Mapping[str, str] = field(default_factory=dict)
+    # An HTTP URL answering 200 when healthy; None: healthy while the process runs.
+    health_url: str | None = None
+
+    @property
+    def endpoints(self) -> Mapping[str, str]:
+        return ENDPOINTS[self.name]
+
+
+def default_components(run_dir: Path, home: Path | None = None) -> list[Component]:
+    """The stack in start order: backends first, then the pipeline, then the app and its users."""
+    home = home or find_home()
+    python = sys.executable
+    instrument = str(Path(python).with_name("opentelemetry-instrument"))
+    demo_env = {"PYTHONPATH": str(home / "demo")}
+    return [
+        Component(
+            "jaeger",
+            (find_binary("jaeger"), "--config", f"file:{home / 'backends' / 'jaeger.yaml'}"),
+            # Jaeger's own SDK would export its traces to localhost:4317: into our pipeline.
+            env={"OTEL_SDK_DISABLED": "true", "OTEL_TRACES_EXPORTER": "none"},
+            health_url=ENDPOINTS["jaeger"]["health"],
+        ),
+        Component(
+            "prometheus",
+            (
+                find_binary("prometheus"),
+                f"--config.file={home / 'backends' / 'prometheus.yml'}",
+                f"--storage.tsdb.path={run_dir / 'prometheus'}",
+                "--web.listen-address=127.0.0.1:9090",
+                "--web.enable-lifecycle",
+            ),
+            health_url=ENDPOINTS["prometheus"]["health"],
+        ),
+        Component(
+            "collector",
+            (find_binary("otelcol-vigil"), "--config", str(home / "collector-config" / "vigil.yaml")),
+            env={"VIGIL_LOG_EXPORT_PATH": str(run_dir / "otlp-logs.jsonl")},
+            health_url=ENDPOINTS["collector"]["health"],
+        ),
+        Component(
+            "sidecar",
+            (python, "-m", "vigil.processors.cli", "serve"),
+            health_url=ENDPOINTS["sidecar"]["health"],
+        ),
+        Component(
+            "demo",
+            (instrument, python, "-m", "vigil_demo"),
+            env={
+                **demo_env,
+                "OTEL_SERVICE_NAME": "vigil-demo",
+                "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4317",
+                "OTEL_METRIC_EXPORT_INTERVAL": "5000",
+                "VIGIL_DEMO_DB": str(run_dir / "demo.sqlite3"),
+            },
+            health_url=ENDPOINTS["demo"]["health"],
+        ),
+        Component(
+            "traffic",
+            (
+                python,
+                "-m",
+                "vigil_demo.traffic",
+                "--base-url",
+                ENDPOINTS["demo"]["http"],
+                "--duration",
+                "3600",
+                "--rate",
+                "2",
+            ),
+            env=demo_env,
+        ),
+    ]
