@@ -7,6 +7,7 @@ import threading
 from concurrent import futures
 
 import grpc
+
 from vigil.processors.server import Sidecar
 from vigil.processors.signals import Signal
 

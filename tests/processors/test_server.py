@@ -10,11 +10,11 @@ import grpc
 import pytest
 import requests
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
-from vigil.processors.scoring import ScorerChain
-from vigil.processors.signals import Signal
 
 from tests.processors.otlp_samples import attr, logs, metrics, traces
 from tests.processors.recording_receiver import RecordingReceiver, export_call
+from vigil.processors.scoring import ScorerChain
+from vigil.processors.signals import Signal
 
 
 def free_port() -> int:

@@ -7,6 +7,7 @@ request that no scorer touched reaches the collector exactly as the collector se
 from __future__ import annotations
 
 import grpc
+
 from vigil.processors.signals import Signal
 
 

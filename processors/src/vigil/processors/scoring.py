@@ -24,6 +24,7 @@ from importlib.metadata import entry_points
 from typing import Protocol, runtime_checkable
 
 from google.protobuf.message import Message
+
 from vigil.processors import self_metrics
 from vigil.processors.signals import Signal
 

@@ -27,6 +27,7 @@ from concurrent import futures
 import grpc
 from google.protobuf.message import DecodeError
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
 from vigil.processors import self_metrics
 from vigil.processors.forwarder import Forwarder, ForwardError
 from vigil.processors.health import HealthServer

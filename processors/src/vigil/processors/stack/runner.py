@@ -27,7 +27,7 @@ def default_run_dir() -> Path:
 
 def _http_ok(url: str, timeout: float = 1.0) -> bool:
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - our own loopback URLs
+        with urllib.request.urlopen(url, timeout=timeout) as response:
             return 200 <= response.status < 300
     except (urllib.error.URLError, OSError):
         return False
@@ -89,7 +89,7 @@ class Stack:
                 f"directory did not start ({self.run_dir}); stop it first"
             )
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        log = open(self.log_dir / f"{component.name}.log", "ab")  # noqa: SIM115 - handed to the child
+        log = open(self.log_dir / f"{component.name}.log", "ab")
         with log:
             process = subprocess.Popen(
                 component.argv,
