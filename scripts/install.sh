@@ -16,7 +16,7 @@ mkdir -p "$bin_dir"
 # are valid Go module versions (its module path has no /v2): v1.76.0 is Jaeger v2.13.0, and
 # cmd/jaeger in it is the v2 binary.
 JAEGER_MODULE_VERSION=v1.76.0
-TELEMETRYGEN_VERSION=v0.159.0
+TELEMETRYGEN_VERSION=v0.145.0
 
 say() { printf '[install] %s\n' "$*" >&2; }
 

@@ -74,7 +74,8 @@ def _status(args: argparse.Namespace) -> int:
         print(json.dumps(report, indent=2))
     else:
         for name, state in report["components"].items():
-            print(f"{name:<12} {state['state']:<9} pid={state['pid'] or '-':<8} {state['endpoints']}")
+            endpoints = " ".join(f"{k}={v}" for k, v in state["endpoints"].items() if k != "health")
+            print(f"{name:<11} {state['state']:<9} pid={state['pid'] or '-':<8} {endpoints}")
     return 0 if all(s["state"] == "healthy" for s in report["components"].values()) else 3
 
 
