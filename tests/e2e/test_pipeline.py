@@ -127,21 +127,21 @@ def test_instrumented_demo_app_traces_metrics_and_logs(stack):
     assert process_tags["telemetry.distro.name"] == "vigil"
     assert any(tags(s).get("db.system") == "sqlite" for s in spans)
     assert any(
-        tags(s).get("span.kind") == "client" and "http.url" in tags(s) or "url.full" in tags(s) for s in spans
+        tags(s).get("span.kind") == "client" and ("http.url" in tags(s) or "url.full" in tags(s))
+        for s in spans
     )
 
     # Logs: stdlib logging records, bridged to OTLP with the ids of the request that wrote them.
-    def logins(records: list[dict]) -> list[dict]:
+    def login_records(records: list[dict]) -> list[dict]:
         return [
             r for r in records if r.get("body", {}).get("stringValue") in ("login succeeded", "login failed")
         ]
 
-    records = wait_for(
-        lambda: logins(exported_log_records(stack.run_dir / "otlp-logs.jsonl", "vigil-demo")),
+    logins = wait_for(
+        lambda: login_records(exported_log_records(stack.run_dir / "otlp-logs.jsonl", "vigil-demo")),
         lambda r: len(r) >= summary["by_endpoint"]["POST /login"],
         timeout=30,
     )
-    logins = records
     assert logins, "no login log records arrived"
     assert all(r.get("traceId") and r.get("spanId") for r in logins)
     span_ids = {s["traceID"] for s in spans}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 
@@ -12,15 +11,10 @@ import requests
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from tests.processors.otlp_samples import attr, logs, metrics, traces
+from tests.processors.ports import free_port
 from tests.processors.recording_receiver import RecordingReceiver, export_call
 from vigil.processors.scoring import ScorerChain
 from vigil.processors.signals import Signal
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class StampScorer:

@@ -81,12 +81,10 @@ class Component:
     name: str
     argv: tuple[str, ...]
     env: Mapping[str, str] = field(default_factory=dict)
+    # Where it listens, for people and for `vigil status --json`.
+    endpoints: Mapping[str, str] = field(default_factory=dict)
     # An HTTP URL answering 200 when healthy; None: healthy while the process runs.
     health_url: str | None = None
-
-    @property
-    def endpoints(self) -> Mapping[str, str]:
-        return ENDPOINTS[self.name]
 
 
 def default_components(run_dir: Path, home: Path | None = None) -> list[Component]:
@@ -101,6 +99,7 @@ def default_components(run_dir: Path, home: Path | None = None) -> list[Componen
             (find_binary("jaeger"), "--config", f"file:{home / 'backends' / 'jaeger.yaml'}"),
             # Jaeger's own SDK would export its traces to localhost:4317: into our pipeline.
             env={"OTEL_SDK_DISABLED": "true", "OTEL_TRACES_EXPORTER": "none"},
+            endpoints=ENDPOINTS["jaeger"],
             health_url=ENDPOINTS["jaeger"]["health"],
         ),
         Component(
@@ -112,17 +111,20 @@ def default_components(run_dir: Path, home: Path | None = None) -> list[Componen
                 "--web.listen-address=127.0.0.1:9090",
                 "--web.enable-lifecycle",
             ),
+            endpoints=ENDPOINTS["prometheus"],
             health_url=ENDPOINTS["prometheus"]["health"],
         ),
         Component(
             "collector",
             (find_binary("otelcol-vigil"), "--config", str(home / "collector-config" / "vigil.yaml")),
             env={"VIGIL_LOG_EXPORT_PATH": str(run_dir / "otlp-logs.jsonl")},
+            endpoints=ENDPOINTS["collector"],
             health_url=ENDPOINTS["collector"]["health"],
         ),
         Component(
             "sidecar",
             (python, "-m", "vigil.processors.cli", "serve"),
+            endpoints=ENDPOINTS["sidecar"],
             health_url=ENDPOINTS["sidecar"]["health"],
         ),
         Component(
@@ -135,6 +137,7 @@ def default_components(run_dir: Path, home: Path | None = None) -> list[Componen
                 "OTEL_METRIC_EXPORT_INTERVAL": "5000",
                 "VIGIL_DEMO_DB": str(run_dir / "demo.sqlite3"),
             },
+            endpoints=ENDPOINTS["demo"],
             health_url=ENDPOINTS["demo"]["health"],
         ),
         Component(
@@ -151,5 +154,6 @@ def default_components(run_dir: Path, home: Path | None = None) -> list[Componen
                 "2",
             ),
             env=demo_env,
+            endpoints=ENDPOINTS["traffic"],
         ),
     ]
