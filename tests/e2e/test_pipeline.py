@@ -18,16 +18,10 @@ from tests.e2e.backends import (
     tags,
     wait_for,
 )
+from tests.e2e.load import run_telemetrygen
 from tests.installed import REPO
 
 pytestmark = pytest.mark.stack
-
-# --rate 0: no throttling (telemetrygen sends one item a second by default).
-OTLP = ["--otlp-insecure", "--otlp-endpoint", "127.0.0.1:4317", "--rate", "0"]
-
-
-def run_telemetrygen(telemetrygen: str, signal: str, *args: str) -> None:
-    subprocess.run([telemetrygen, signal, *OTLP, *args], check=True, capture_output=True, timeout=120)
 
 
 def test_telemetrygen_traces_reach_jaeger_through_the_sidecar(stack, telemetrygen):

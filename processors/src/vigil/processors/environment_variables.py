@@ -42,7 +42,9 @@ VIGIL_SIDECAR_FORWARD_TIMEOUT = "VIGIL_SIDECAR_FORWARD_TIMEOUT"
 .. envvar:: VIGIL_SIDECAR_FORWARD_TIMEOUT
 
 Seconds to wait for the return receiver to accept a forwarded request before answering
-UNAVAILABLE (so that the collector retries). Default: ``10``.
+UNAVAILABLE (so that the collector sends the batch around the sidecar instead). Keep it below the
+collector's ``otlp/sidecar`` exporter timeout (5 s in collector-config/vigil.yaml): a forward that
+outlives that timeout could be delivered twice. Default: ``4``.
 """
 
 VIGIL_SIDECAR_WORKERS = "VIGIL_SIDECAR_WORKERS"

@@ -19,7 +19,7 @@ class SidecarSettings:
     return_endpoint: str = "127.0.0.1:4328"
     health_endpoint: str = "127.0.0.1:13134"
     max_message_bytes: int = 64 * 1024 * 1024
-    forward_timeout: float = 10.0
+    forward_timeout: float = 4.0
     workers: int = 8
     max_concurrent_rpcs: int = 64
     shutdown_grace: float = 15.0

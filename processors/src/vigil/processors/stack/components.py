@@ -5,8 +5,8 @@ component      listens on (loopback)                                 healthy whe
 =============  ====================================================  ===========================
 jaeger         OTLP 14317/14318, query API and UI 16686              ``:14133/status`` answers
 prometheus     9090                                                  ``:9090/-/ready`` answers
-collector      OTLP 4317/4318, return 4328, metrics 8889/8888        ``:13133/`` answers
 sidecar        OTLP 4327, health and metrics 13134                   ``:13134/health/ready``
+collector      OTLP 4317/4318, return 4328, metrics 8889/8888        ``:13133/`` answers
 demo           8000 (run under ``opentelemetry-instrument``)         ``:8000/healthz`` answers
 traffic        - (ordinary users against the demo, for one hour)     its process runs
 =============  ====================================================  ===========================
@@ -43,6 +43,7 @@ ENDPOINTS: Mapping[str, Mapping[str, str]] = {
     "sidecar": {
         "otlp_grpc": "127.0.0.1:4327",
         "metrics": "http://127.0.0.1:13134/metrics",
+        "live": "http://127.0.0.1:13134/health/live",
         "health": "http://127.0.0.1:13134/health/ready",
     },
     "demo": {"http": "http://127.0.0.1:8000", "health": "http://127.0.0.1:8000/healthz"},
@@ -85,10 +86,17 @@ class Component:
     endpoints: Mapping[str, str] = field(default_factory=dict)
     # An HTTP URL answering 200 when healthy; None: healthy while the process runs.
     health_url: str | None = None
+    # Answers once the process listens, for components that are ready only after a later one
+    # starts (the sidecar is ready once the collector's return receiver is up); default health_url.
+    started_url: str | None = None
 
 
 def default_components(run_dir: Path, home: Path | None = None) -> list[Component]:
-    """The stack in start order: backends first, then the pipeline, then the app and its users."""
+    """The stack in start order: backends first, then the pipeline, then the app and its users.
+
+    The sidecar starts before the collector: a collector that finds the sidecar's port closed sends
+    its first batches around it, unscored, until the failover connector tries the sidecar again.
+    """
     home = home or find_home()
     python = sys.executable
     instrument = str(Path(python).with_name("opentelemetry-instrument"))
@@ -115,17 +123,18 @@ def default_components(run_dir: Path, home: Path | None = None) -> list[Componen
             health_url=ENDPOINTS["prometheus"]["health"],
         ),
         Component(
+            "sidecar",
+            (python, "-m", "vigil.processors.cli", "serve"),
+            endpoints=ENDPOINTS["sidecar"],
+            health_url=ENDPOINTS["sidecar"]["health"],
+            started_url=ENDPOINTS["sidecar"]["live"],
+        ),
+        Component(
             "collector",
             (find_binary("otelcol-vigil"), "--config", str(home / "collector-config" / "vigil.yaml")),
             env={"VIGIL_LOG_EXPORT_PATH": str(run_dir / "otlp-logs.jsonl")},
             endpoints=ENDPOINTS["collector"],
             health_url=ENDPOINTS["collector"]["health"],
-        ),
-        Component(
-            "sidecar",
-            (python, "-m", "vigil.processors.cli", "serve"),
-            endpoints=ENDPOINTS["sidecar"],
-            health_url=ENDPOINTS["sidecar"]["health"],
         ),
         Component(
             "demo",

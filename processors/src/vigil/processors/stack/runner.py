@@ -102,13 +102,13 @@ class Stack:
             )
         self._pid_file(component).write_text(f"{process.pid}\n")
 
-    def _wait_healthy(self, component: Component, deadline: float) -> bool:
+    def _wait(self, component: Component, url: str | None, deadline: float) -> bool:
+        """Until ``url`` answers (None: while the process runs); False if the process died."""
         while time.monotonic() < deadline:
-            state = self.state(component)
-            if state == "healthy":
-                return True
-            if state == "stopped":
+            if self.pid(component) is None:
                 return False
+            if url is None or _http_ok(url):
+                return True
             time.sleep(0.2)
         return False
 
@@ -120,23 +120,31 @@ class Stack:
         return "\n".join("    " + line for line in text.splitlines()[-lines:])
 
     def up(self, with_demo: bool = True, timeout: float = 60.0) -> bool:
-        """Start what is not running, in order, waiting for each to be healthy. True if all are."""
+        """Start what is not running, in order, then wait until every component is healthy.
+
+        Each component is started once the previous one listens; True if all end up healthy.
+        """
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        for component in self.components:
-            if not with_demo and component.name in ("demo", "traffic"):
-                continue
-            if self.pid(component) is None:
+        components = [c for c in self.components if with_demo or c.name not in ("demo", "traffic")]
+        deadline = time.monotonic() + timeout
+        started = {}
+        for component in components:
+            started[component.name] = self.pid(component) is None
+            if started[component.name]:
                 self._start(component)
-                started = "started"
-            else:
-                started = "already running"
-            if self._wait_healthy(component, time.monotonic() + timeout):
-                print(f"  {component.name:<11} healthy ({started}, pid {self.pid(component)})", flush=True)
-                continue
-            print(f"  {component.name:<11} NOT healthy after {timeout:.0f} s; its log ends:", flush=True)
-            print(self._log_tail(component), flush=True)
-            return False
+            if not self._wait(component, component.started_url or component.health_url, deadline):
+                return self._report_failure(component, timeout)
+        for component in components:
+            if not self._wait(component, component.health_url, deadline):
+                return self._report_failure(component, timeout)
+            how = "started" if started[component.name] else "already running"
+            print(f"  {component.name:<11} healthy ({how}, pid {self.pid(component)})", flush=True)
         return True
+
+    def _report_failure(self, component: Component, timeout: float) -> bool:
+        print(f"  {component.name:<11} NOT healthy after {timeout:.0f} s; its log ends:", flush=True)
+        print(self._log_tail(component), flush=True)
+        return False
 
     def down(self, timeout: float = 20.0) -> None:
         """Stop every component, last started first: SIGTERM, then SIGKILL after ``timeout``."""

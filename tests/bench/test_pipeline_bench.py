@@ -1,0 +1,39 @@
+"""bench/pipeline/run.py, tiny: both modes run, every stage counts every span, the JSON line holds
+the numbers the notes quote. Uses the benchmark's own ports (24xxx, 23xxx, 28xxx, 34xxx, 36xxx),
+clear of the stack the end-to-end tests start."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.installed import REPO, binary
+
+pytestmark = pytest.mark.stack
+
+
+def test_tiny_pipeline_bench_measures_both_modes_without_loss():
+    for name in ("otelcol-vigil", "jaeger", "telemetrygen"):
+        binary(name)
+    result = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "pipeline" / "run.py"), "--spans", "2000", "--rounds", "1"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+
+    assert summary["spans"] == 2000
+    assert [run["mode"] for run in summary["runs"]] == ["direct", "sidecar"]
+    assert summary["mismatches"] == {}
+    direct, sidecar = summary["runs"]
+    assert set(direct["counts"].values()) == {2000}
+    assert sidecar["counts"]["sidecar_items"] == 2000
+    assert set(sidecar["counts"].values()) == {2000}
+    assert summary["ratios_sidecar_over_direct"]["throughput"] > 0
+    assert "sidecar/direct" in result.stdout
