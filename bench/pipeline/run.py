@@ -63,7 +63,8 @@ from pathlib import Path
 
 import requests
 
-from vigil.processors.stack.components import find_binary
+from vigil.processors.stack.components import Component, find_binary
+from vigil.processors.stack.runner import Stack
 
 HOME = Path(__file__).resolve().parents[2]
 COLLECTOR_CONFIG = HOME / "collector-config" / "vigil.yaml"
@@ -150,27 +151,6 @@ class Load:
         return {"OTEL_BSP_MAX_QUEUE_SIZE": str(max(2048, self.spans))}
 
 
-@dataclass(frozen=True)
-class Spec:
-    """How to start one long-running process of the pipeline."""
-
-    name: str
-    argv: Sequence[str]
-    env: Mapping[str, str]
-    health_url: str
-    # The next process starts once this port (a key of PORTS) accepts connections.
-    listens_on: str
-
-
-@dataclass
-class Process:
-    """A process started by the benchmark, in a process group of its own."""
-
-    name: str
-    popen: subprocess.Popen[bytes]
-    log: Path
-
-
 @dataclass
 class Run:
     """One measurement of one mode."""
@@ -223,14 +203,14 @@ def base_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "VIGIL_"))}
 
 
-def specs(mode: str, log_dir: Path, scorers: str | None) -> list[Spec]:
+def components(mode: str, log_dir: Path, scorers: str | None) -> list[Component]:
     """The pipeline's processes for ``mode``, in start order: Jaeger and the sidecar listen before
     the collector starts, since a refused first connection puts the collector's gRPC client into
     backoff, and its first exports then fail and wait for a retry (hundreds of milliseconds)."""
-    jaeger = Spec(
+    jaeger = Component(
         "jaeger",
-        [find_binary("jaeger"), "--config", f"file:{JAEGER_CONFIG}"],
-        {
+        (find_binary("jaeger"), "--config", f"file:{JAEGER_CONFIG}"),
+        env={
             # Jaeger's own SDK would export its traces to localhost:4317.
             "OTEL_SDK_DISABLED": "true",
             "OTEL_TRACES_EXPORTER": "none",
@@ -241,20 +221,18 @@ def specs(mode: str, log_dir: Path, scorers: str | None) -> list[Spec]:
             "JAEGER_HEALTH_PORT": str(PORTS["jaeger_health"]),
             "JAEGER_METRICS_PORT": str(PORTS["jaeger_metrics"]),
         },
-        url("jaeger_health", "/status"),
-        "jaeger_otlp_grpc",
+        health_url=url("jaeger_health", "/status"),
     )
-    collector_argv = [find_binary("otelcol-vigil"), "--config", str(COLLECTOR_CONFIG)]
-    collector = Spec(
+    collector_argv = (find_binary("otelcol-vigil"), "--config", str(COLLECTOR_CONFIG))
+    collector = Component(
         "collector",
-        collector_argv + ([DIRECT_OVERRIDE] if mode == "direct" else []),
-        collector_env(log_dir),
-        url("collector_health", "/"),
-        "collector_otlp_grpc",
+        collector_argv + ((DIRECT_OVERRIDE,) if mode == "direct" else ()),
+        env=collector_env(log_dir),
+        health_url=url("collector_health", "/"),
     )
-    sidecar = Spec(
+    sidecar = Component(
         "sidecar",
-        [
+        (
             PYTHON,
             "-m",
             "vigil.processors.cli",
@@ -263,11 +241,10 @@ def specs(mode: str, log_dir: Path, scorers: str | None) -> list[Spec]:
             f"--return-endpoint={addr('collector_return')}",
             f"--health-endpoint={addr('sidecar_health')}",
             *([f"--scorers={scorers}"] if scorers else []),
-        ],
-        {},
+        ),
         # Ready only once connected to the collector's return receiver, which starts after it.
-        url("sidecar_health", "/health/ready"),
-        "sidecar_otlp",
+        health_url=url("sidecar_health", "/health/ready"),
+        started_url=url("sidecar_health", "/health/live"),
     )
     return [jaeger, *([sidecar] if mode == "sidecar" else []), collector]
 
@@ -288,86 +265,16 @@ def collector_env(log_dir: Path) -> dict[str, str]:
     }
 
 
-def start(name: str, argv: Sequence[str], env: Mapping[str, str], log_dir: Path) -> Process:
-    """Starts ``argv`` in a process group of its own, output to ``log_dir/name.log``."""
-    log = log_dir / f"{name}.log"
-    with log.open("ab") as out:
-        popen = subprocess.Popen(
-            argv,
-            env=base_env() | dict(env),
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    return Process(name, popen, log)
-
-
-def stop(process: Process) -> None:
-    """SIGTERM to the process group, SIGKILL if it is still there after ``STOP_TIMEOUT``."""
-    if process.popen.returncode is not None:
-        return
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.popen.pid, sig)
-        try:
-            process.popen.wait(STOP_TIMEOUT)
-            return
-        except subprocess.TimeoutExpired:
-            continue
-
-
-def log_tail(process: Process, lines: int = 15) -> str:
-    try:
-        text = process.log.read_text(errors="replace").splitlines()[-lines:]
-    except OSError:
-        return ""
-    return "\n".join(f"    {line}" for line in text)
-
-
-def wait_for(process: Process, what: str, ready: Callable[[], bool], timeout: float = HEALTH_TIMEOUT) -> None:
-    """Polls ``ready()`` until it is true; fails if ``process`` exits or ``timeout`` passes."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.popen.poll() is not None:
-            raise BenchError(f"{process.name} exited ({process.popen.returncode}):\n{log_tail(process)}")
-        if ready():
-            return
-        time.sleep(POLL_SECONDS / 10)
-    raise BenchError(f"{process.name} not {what} after {timeout:g}s:\n{log_tail(process)}")
-
-
-def wait_listening(process: Process, port: str) -> None:
-    def listening() -> bool:
-        with socket.socket() as sock:
-            return sock.connect_ex((HOST, PORTS[port])) == 0
-
-    wait_for(process, f"listening on {addr(port)}", listening)
-
-
-def wait_healthy(process: Process, health_url: str) -> None:
-    def healthy() -> bool:
-        try:
-            return requests.get(health_url, timeout=1).status_code == 200
-        except requests.RequestException:
-            return False
-
-    wait_for(process, f"healthy at {health_url}", healthy)
-
-
 @contextlib.contextmanager
-def pipeline(mode: str, log_dir: Path, scorers: str | None) -> Iterator[dict[str, Process]]:
+def pipeline(mode: str, log_dir: Path, scorers: str | None) -> Iterator[Stack]:
     """The pipeline's processes, started and healthy; all stopped on the way out."""
-    with contextlib.ExitStack() as stack:
-        started = []
-        for spec in specs(mode, log_dir, scorers):
-            process = start(spec.name, spec.argv, spec.env, log_dir)
-            stack.callback(stop, process)
-            wait_listening(process, spec.listens_on)
-            started.append((spec, process))
-        for spec, process in started:
-            wait_healthy(process, spec.health_url)
-        yield {spec.name: process for spec, process in started}
+    stack = Stack(log_dir, components(mode, log_dir, scorers), environ=base_env(), progress=sys.stderr)
+    try:
+        if not stack.up(timeout=HEALTH_TIMEOUT):
+            raise BenchError(f"{mode}: the pipeline did not come up; logs in {stack.log_dir}")
+        yield stack
+    finally:
+        stack.down(timeout=STOP_TIMEOUT)
 
 
 def cpu_seconds(pid: int) -> float:
@@ -382,25 +289,35 @@ class Sender:
     CPU seconds of its whole life (``wait4``), which /proc no longer has once it is gone."""
 
     def __init__(self, load: Load, log_dir: Path) -> None:
+        self.log = log_dir / "telemetrygen.log"
         self.started = time.monotonic()
-        self.process = start("telemetrygen", load.argv(), load.env(), log_dir)
+        with self.log.open("ab") as out:
+            self.popen = subprocess.Popen(
+                load.argv(),
+                env=base_env() | load.env(),
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         self.exited_at: float | None = None
         self.cpu_seconds = 0.0
         self._reaped = threading.Event()
         threading.Thread(target=self._reap, name="reap-telemetrygen", daemon=True).start()
 
     def _reap(self) -> None:
-        _, status, usage = os.wait4(self.process.popen.pid, 0)
+        _, status, usage = os.wait4(self.popen.pid, 0)
         self.cpu_seconds = usage.ru_utime + usage.ru_stime
-        self.process.popen.returncode = os.waitstatus_to_exitcode(status)
+        self.popen.returncode = os.waitstatus_to_exitcode(status)
         self.exited_at = time.monotonic()
         self._reaped.set()
 
     def check(self) -> None:
         """Raises if telemetrygen has exited with an error."""
-        if self._reaped.is_set() and self.process.popen.returncode != 0:
-            code = self.process.popen.returncode
-            raise BenchError(f"telemetrygen failed ({code}):\n{log_tail(self.process)}")
+        if self._reaped.is_set() and self.popen.returncode != 0:
+            code = self.popen.returncode
+            tail = "\n".join(self.log.read_text(errors="replace").splitlines()[-15:])
+            raise BenchError(f"telemetrygen failed ({code}):\n{tail}")
 
     def wait(self, timeout: float = STOP_TIMEOUT) -> float:
         """Waits for telemetrygen to exit; returns its wall time."""
@@ -415,7 +332,7 @@ class Sender:
             if self._reaped.is_set():
                 return
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.popen.pid, sig)
+                os.killpg(self.popen.pid, sig)
             self._reaped.wait(STOP_TIMEOUT)
 
 
@@ -479,10 +396,11 @@ def poll_until(
     return None
 
 
-def measure(mode: str, round_: int, load: Load, processes: Mapping[str, Process], timeout: float) -> Run:
+def measure(mode: str, round_: int, load: Load, stack: Stack, timeout: float) -> Run:
     """Sends the load once; measures until the collector delivered it and Jaeger stored it."""
-    before = {name: cpu_seconds(p.popen.pid) for name, p in processes.items()}
-    sender = Sender(load, processes["collector"].log.parent)
+    pids = {c.name: stack.pid(c) for c in stack.components}
+    before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+    sender = Sender(load, stack.log_dir)
     try:
         sent = poll_until(COLLECTOR_METRICS, delivered, load.spans, sender.started + timeout, sender.check)
         if sent is None:
@@ -492,11 +410,11 @@ def measure(mode: str, round_: int, load: Load, processes: Mapping[str, Process]
         done = poll_until(JAEGER_METRICS, stored, load.spans, sent + STORE_TIMEOUT, sender.check)
         if done is None:
             raise incomplete(mode, load, f"Jaeger had not stored every span {STORE_TIMEOUT:g}s later")
-        after = {name: cpu_seconds(p.popen.pid) for name, p in processes.items()}
+        after = {name: cpu_seconds(pid) for name, pid in pids.items()}
         sender_seconds = sender.wait()
     finally:
         sender.stop()
-    cpu = {name: after[name] - before[name] for name in processes} | {"telemetrygen": sender.cpu_seconds}
+    cpu = {name: after[name] - before[name] for name in pids} | {"telemetrygen": sender.cpu_seconds}
     return Run(
         mode,
         round_,
@@ -520,8 +438,8 @@ def incomplete(mode: str, load: Load, what: str) -> BenchError:
 def run_once(mode: str, round_: int, load: Load, args: argparse.Namespace, log_dir: Path) -> Run:
     mode_dir = log_dir / f"{round_}-{mode}"
     mode_dir.mkdir()
-    with pipeline(mode, mode_dir, args.scorers) as processes:
-        return measure(mode, round_, load, processes, args.timeout)
+    with pipeline(mode, mode_dir, args.scorers) as stack:
+        return measure(mode, round_, load, stack, args.timeout)
 
 
 # --- before the runs ---------------------------------------------------------------------------

@@ -12,11 +12,13 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TextIO
 
 from vigil.processors.stack.components import Component, default_components
 
@@ -50,10 +52,22 @@ def _alive(pid: int) -> bool:
 class Stack:
     """The components of one run directory."""
 
-    def __init__(self, run_dir: Path, components: Sequence[Component]) -> None:
+    def __init__(
+        self,
+        run_dir: Path,
+        components: Sequence[Component],
+        environ: Mapping[str, str] | None = None,
+        progress: TextIO | None = None,
+    ) -> None:
         self.run_dir = run_dir
         self.components = list(components)
         self.log_dir = run_dir / "logs"
+        # What every component inherits before its own env (default: this process's environment).
+        self.environ = environ
+        self._progress = progress
+
+    def _say(self, line: str) -> None:
+        print(line, file=self._progress or sys.stdout, flush=True)
 
     @classmethod
     def default(cls, run_dir: str | Path | None = None, with_demo: bool = True) -> Stack:
@@ -96,7 +110,7 @@ class Stack:
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                env={**os.environ, **component.env},
+                env={**(os.environ if self.environ is None else self.environ), **component.env},
                 cwd=self.run_dir,
                 start_new_session=True,  # survives the terminal that ran `vigil up`
             )
@@ -138,12 +152,12 @@ class Stack:
             if not self._wait(component, component.health_url, deadline):
                 return self._report_failure(component, timeout)
             how = "started" if started[component.name] else "already running"
-            print(f"  {component.name:<11} healthy ({how}, pid {self.pid(component)})", flush=True)
+            self._say(f"  {component.name:<11} healthy ({how}, pid {self.pid(component)})")
         return True
 
     def _report_failure(self, component: Component, timeout: float) -> bool:
-        print(f"  {component.name:<11} NOT healthy after {timeout:.0f} s; its log ends:", flush=True)
-        print(self._log_tail(component), flush=True)
+        self._say(f"  {component.name:<11} NOT healthy after {timeout:.0f} s; its log ends:")
+        self._say(self._log_tail(component))
         return False
 
     def down(self, timeout: float = 20.0) -> None:
@@ -157,7 +171,7 @@ class Stack:
                     time.sleep(0.1)
                 if _alive(pid):
                     os.killpg(pid, signal.SIGKILL)
-                print(f"  {component.name:<11} stopped (pid {pid})", flush=True)
+                self._say(f"  {component.name:<11} stopped (pid {pid})")
             self._pid_file(component).unlink(missing_ok=True)
 
     def status(self) -> dict[str, object]:
