@@ -63,7 +63,7 @@ from pathlib import Path
 
 import requests
 
-from vigil.processors.stack.components import Component, find_binary
+from vigil.processors.stack.components import COLLECTOR_FLAGS, Component, find_binary
 from vigil.processors.stack.runner import Stack
 
 HOME = Path(__file__).resolve().parents[2]
@@ -223,7 +223,7 @@ def components(mode: str, log_dir: Path, scorers: str | None) -> list[Component]
         },
         health_url=url("jaeger_health", "/status"),
     )
-    collector_argv = (find_binary("otelcol-vigil"), "--config", str(COLLECTOR_CONFIG))
+    collector_argv = (find_binary("otelcol-vigil"), "--config", str(COLLECTOR_CONFIG), *COLLECTOR_FLAGS)
     collector = Component(
         "collector",
         collector_argv + ((DIRECT_OVERRIDE,) if mode == "direct" else ()),
@@ -262,6 +262,7 @@ def collector_env(log_dir: Path) -> dict[str, str]:
         "VIGIL_SIDECAR_ENDPOINT": addr("sidecar_otlp"),
         "VIGIL_JAEGER_OTLP_ENDPOINT": addr("jaeger_otlp_grpc"),
         "VIGIL_LOG_EXPORT_PATH": str(log_dir / "otlp-logs.jsonl"),
+        "VIGIL_COLLECTOR_STORAGE_DIR": str(log_dir / "collector-queues"),
     }
 
 

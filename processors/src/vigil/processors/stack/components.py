@@ -51,6 +51,12 @@ ENDPOINTS: Mapping[str, Mapping[str, str]] = {
 }
 
 
+# pdata's reference counting panics ("Cannot unref freed data") when the failover connector's
+# queue is persistent (collector #15256, contrib #47229, open at v0.139.0); its feature gate exists
+# to switch the logic off if it misbehaves. Every way of running the collector passes this.
+COLLECTOR_FLAGS = ("--feature-gates=-pdata.enableRefCounting",)
+
+
 def cache_dir() -> Path:
     return Path(os.environ.get("VIGIL_CACHE_DIR") or Path.home() / ".cache" / "vigil")
 
@@ -131,8 +137,16 @@ def default_components(run_dir: Path, home: Path | None = None) -> list[Componen
         ),
         Component(
             "collector",
-            (find_binary("otelcol-vigil"), "--config", str(home / "collector-config" / "vigil.yaml")),
-            env={"VIGIL_LOG_EXPORT_PATH": str(run_dir / "otlp-logs.jsonl")},
+            (
+                find_binary("otelcol-vigil"),
+                "--config",
+                str(home / "collector-config" / "vigil.yaml"),
+                *COLLECTOR_FLAGS,
+            ),
+            env={
+                "VIGIL_LOG_EXPORT_PATH": str(run_dir / "otlp-logs.jsonl"),
+                "VIGIL_COLLECTOR_STORAGE_DIR": str(run_dir / "collector-queues"),
+            },
             endpoints=ENDPOINTS["collector"],
             health_url=ENDPOINTS["collector"]["health"],
         ),
