@@ -124,6 +124,8 @@ def default_components(run_dir: Path, home: Path | None = None) -> list[Componen
                 f"--storage.tsdb.path={run_dir / 'prometheus'}",
                 "--web.listen-address=127.0.0.1:9090",
                 "--web.enable-lifecycle",
+                # Exemplars on the RED histograms link latency to traces in Jaeger.
+                "--enable-feature=exemplar-storage",
             ),
             endpoints=ENDPOINTS["prometheus"],
             health_url=ENDPOINTS["prometheus"]["health"],
