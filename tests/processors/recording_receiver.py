@@ -15,7 +15,7 @@ from vigil.processors.signals import Signal
 class RecordingReceiver:
     """An OTLP/gRPC server that records raw request bytes and answers as told."""
 
-    def __init__(self, port: int = 0) -> None:
+    def __init__(self, port: int = 0, credentials: grpc.ServerCredentials | None = None) -> None:
         self.received: list[tuple[Signal, bytes]] = []
         self.fail_with: grpc.StatusCode | None = None
         self.delay = threading.Event()  # set: answer at once; clear: hold requests
@@ -30,7 +30,12 @@ class RecordingReceiver:
                     )
                 ]
             )
-        self.port = self._server.add_insecure_port(f"127.0.0.1:{port}")
+        address = f"127.0.0.1:{port}"
+        self.port = (
+            self._server.add_insecure_port(address)
+            if credentials is None
+            else self._server.add_secure_port(address, credentials)
+        )
         self.endpoint = f"127.0.0.1:{self.port}"
 
     def _bind(self, signal):

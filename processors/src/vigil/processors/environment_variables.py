@@ -78,3 +78,35 @@ VIGIL_SIDECAR_SCORERS = "VIGIL_SIDECAR_SCORERS"
 Comma-separated names of the scorers to run, in order, from the ``vigil.scorers`` entry-point
 group. Empty (the default) runs none: requests are forwarded byte for byte.
 """
+
+VIGIL_SIDECAR_TLS_CERT_FILE = "VIGIL_SIDECAR_TLS_CERT_FILE"
+"""
+.. envvar:: VIGIL_SIDECAR_TLS_CERT_FILE
+
+PEM certificate (chain) of the sidecar. With ``VIGIL_SIDECAR_TLS_KEY_FILE``, the sidecar serves
+OTLP over TLS, and presents this certificate as a client to a return endpoint that asks for one.
+``scripts/make-certs.sh`` makes local ones. Default: unset (plaintext, loopback only).
+"""
+
+VIGIL_SIDECAR_TLS_KEY_FILE = "VIGIL_SIDECAR_TLS_KEY_FILE"
+"""
+.. envvar:: VIGIL_SIDECAR_TLS_KEY_FILE
+
+PEM private key of ``VIGIL_SIDECAR_TLS_CERT_FILE``.
+"""
+
+VIGIL_SIDECAR_TLS_CLIENT_CA_FILE = "VIGIL_SIDECAR_TLS_CLIENT_CA_FILE"
+"""
+.. envvar:: VIGIL_SIDECAR_TLS_CLIENT_CA_FILE
+
+PEM CA certificates that sign the collector's client certificate. When set, the sidecar requires
+and verifies a client certificate on every connection (mutual TLS).
+"""
+
+VIGIL_SIDECAR_RETURN_TLS_CA_FILE = "VIGIL_SIDECAR_RETURN_TLS_CA_FILE"
+"""
+.. envvar:: VIGIL_SIDECAR_RETURN_TLS_CA_FILE
+
+PEM CA certificates that sign the return receiver's certificate. When set, forwards go over TLS
+and the receiver's certificate is verified against them.
+"""

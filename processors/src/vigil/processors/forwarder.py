@@ -23,18 +23,27 @@ class ForwardError(Exception):
 class Forwarder:
     """An OTLP/gRPC client for the three signals, sending and receiving raw bytes."""
 
-    def __init__(self, endpoint: str, *, max_message_bytes: int, timeout: float) -> None:
+    def __init__(
+        self,
+        endpoint: str,
+        *,
+        max_message_bytes: int,
+        timeout: float,
+        credentials: grpc.ChannelCredentials | None = None,
+    ) -> None:
         self.endpoint = endpoint
         self._timeout = timeout
-        self._channel = grpc.insecure_channel(
-            endpoint,
-            options=[
-                ("grpc.max_send_message_length", max_message_bytes),
-                ("grpc.max_receive_message_length", max_message_bytes),
-                # Reconnect quickly after the collector restarts: the default backoff grows to
-                # two minutes, during which every forward would fail.
-                ("grpc.max_reconnect_backoff_ms", 2000),
-            ],
+        options = [
+            ("grpc.max_send_message_length", max_message_bytes),
+            ("grpc.max_receive_message_length", max_message_bytes),
+            # Reconnect quickly after the collector restarts: the default backoff grows to
+            # two minutes, during which every forward would fail.
+            ("grpc.max_reconnect_backoff_ms", 2000),
+        ]
+        self._channel = (
+            grpc.insecure_channel(endpoint, options=options)
+            if credentials is None
+            else grpc.secure_channel(endpoint, credentials, options=options)
         )
         # No (de)serializers: grpc passes bytes through untouched.
         self._calls = {signal: self._channel.unary_unary(signal.method) for signal in Signal}

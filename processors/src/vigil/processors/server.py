@@ -29,6 +29,7 @@ from google.protobuf.message import DecodeError
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from vigil.processors import self_metrics
+from vigil.processors.credentials import forward_credentials, server_credentials
 from vigil.processors.forwarder import Forwarder, ForwardError
 from vigil.processors.health import HealthServer
 from vigil.processors.scoring import ScorerChain
@@ -104,6 +105,7 @@ class Sidecar:
             settings.return_endpoint,
             max_message_bytes=settings.max_message_bytes,
             timeout=settings.forward_timeout,
+            credentials=forward_credentials(settings),
         )
         self._health_service = health.HealthServicer()
         self._server = grpc.server(
@@ -118,7 +120,13 @@ class Sidecar:
             ],
         )
         health_pb2_grpc.add_HealthServicer_to_server(self._health_service, self._server)
-        self.port = self._server.add_insecure_port(settings.endpoint)
+        credentials = server_credentials(settings)
+        self.tls = credentials is not None
+        self.port = (
+            self._server.add_insecure_port(settings.endpoint)
+            if credentials is None
+            else self._server.add_secure_port(settings.endpoint, credentials)
+        )
         if self.port == 0:
             raise OSError(f"cannot listen on {settings.endpoint}")
         self.health = HealthServer(settings.health_endpoint, readiness=self._readiness)
@@ -141,7 +149,8 @@ class Sidecar:
         self.health.start()
         self._health_service.set("", health_pb2.HealthCheckResponse.SERVING)
         _logger.info(
-            "vigil sidecar serving OTLP on %s (port %d), forwarding to %s, health on %s, scorers: %s",
+            "vigil sidecar serving OTLP%s on %s (port %d), forwarding to %s, health on %s, scorers: %s",
+            " over TLS" if self.tls else "",
             self.settings.endpoint,
             self.port,
             self.settings.return_endpoint,

@@ -24,6 +24,10 @@ class SidecarSettings:
     max_concurrent_rpcs: int = 64
     shutdown_grace: float = 15.0
     scorers: tuple[str, ...] = field(default=())
+    tls_cert_file: str | None = None
+    tls_key_file: str | None = None
+    tls_client_ca_file: str | None = None
+    return_tls_ca_file: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> SidecarSettings:
@@ -39,6 +43,10 @@ class SidecarSettings:
             "max_concurrent_rpcs": (ev.VIGIL_SIDECAR_MAX_CONCURRENT_RPCS, int),
             "shutdown_grace": (ev.VIGIL_SIDECAR_SHUTDOWN_GRACE, float),
             "scorers": (ev.VIGIL_SIDECAR_SCORERS, _split),
+            "tls_cert_file": (ev.VIGIL_SIDECAR_TLS_CERT_FILE, str),
+            "tls_key_file": (ev.VIGIL_SIDECAR_TLS_KEY_FILE, str),
+            "tls_client_ca_file": (ev.VIGIL_SIDECAR_TLS_CLIENT_CA_FILE, str),
+            "return_tls_ca_file": (ev.VIGIL_SIDECAR_RETURN_TLS_CA_FILE, str),
         }
         values: dict[str, object] = {}
         for name, (variable, parse) in sources.items():
