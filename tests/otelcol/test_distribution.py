@@ -77,6 +77,7 @@ OVERLAYS = sorted((REPO / "collector-config" / "overlays").glob("*.yaml"))
 def test_there_are_configs_to_validate():
     assert REPO / "collector-config" / "vigil.yaml" in CONFIGS
     assert REPO / "collector-config" / "overlays" / "tls.yaml" in OVERLAYS
+    assert REPO / "collector-config" / "overlays" / "bearer-auth.yaml" in OVERLAYS
 
 
 def validate(*configs: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -101,7 +102,8 @@ def test_collector_config_validates(config):
 
 @pytest.mark.parametrize("overlay", OVERLAYS, ids=lambda p: str(p.relative_to(REPO)))
 def test_overlay_validates_merged_over_the_pipeline(overlay, certs):
-    result = validate(REPO / "collector-config" / "vigil.yaml", overlay, env={"VIGIL_TLS_DIR": str(certs)})
+    env = {"VIGIL_TLS_DIR": str(certs), "VIGIL_OTLP_BEARER_TOKEN_FILE": str(certs / "ca.pem")}
+    result = validate(REPO / "collector-config" / "vigil.yaml", overlay, env=env)
     assert result.returncode == 0, result.stderr[-2000:]
 
 

@@ -1,0 +1,90 @@
+"""A collector and sidecar of a test's own, with collector-config overlays, on ports (4xxxx) clear of
+the session's stack: for configurations the default stack does not run (TLS, authentication)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import requests
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.installed import REPO, binary
+from tests.processors.ports import free_port
+from vigil.processors.stack.components import COLLECTOR_FLAGS, Component
+from vigil.processors.stack.runner import Stack
+
+HOST = "127.0.0.1"
+PORTS = {"otlp": 44317, "http": 44318, "return": 44328, "health": 43133, "prom": 48889, "telemetry": 48888,
+         "sidecar": 44327, "sidecar_health": 43134}  # fmt: skip
+ADDR = {name: f"{HOST}:{port}" for name, port in PORTS.items()}
+TELEMETRY = f"http://{ADDR['telemetry']}/metrics"
+SIDECAR_METRICS = f"http://{ADDR['sidecar_health']}/metrics"
+
+
+def counter(url: str, name: str, **labels: str) -> float:
+    """The sum of the samples of ``name`` with ``labels`` in the Prometheus text at ``url``."""
+    text = requests.get(url, timeout=5).text
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items())
+    )
+
+
+@contextmanager
+def pipeline(
+    run_dir: Path,
+    overlays: Sequence[str] = (),
+    collector_env: Mapping[str, str] | None = None,
+    sidecar_env: Mapping[str, str] | None = None,
+) -> Iterator[Stack]:
+    """Sidecar and collector (``collector-config/overlays/<name>.yaml`` merged over vigil.yaml),
+    healthy; stopped on the way out. There is no Jaeger: scored spans wait in the exporter queue."""
+    configs = [REPO / "collector-config" / "vigil.yaml"]
+    configs += [REPO / "collector-config" / "overlays" / f"{name}.yaml" for name in overlays]
+    collector = Component(
+        "collector",
+        (binary("otelcol-vigil"), *(a for c in configs for a in ("--config", str(c))), *COLLECTOR_FLAGS),
+        env={
+            "VIGIL_COLLECTOR_OTLP_GRPC_ENDPOINT": ADDR["otlp"],
+            "VIGIL_COLLECTOR_OTLP_HTTP_ENDPOINT": ADDR["http"],
+            "VIGIL_COLLECTOR_RETURN_ENDPOINT": ADDR["return"],
+            "VIGIL_COLLECTOR_HEALTH_ENDPOINT": ADDR["health"],
+            "VIGIL_COLLECTOR_PROMETHEUS_ENDPOINT": ADDR["prom"],
+            "VIGIL_COLLECTOR_TELEMETRY_PORT": str(PORTS["telemetry"]),
+            "VIGIL_SIDECAR_ENDPOINT": ADDR["sidecar"],
+            "VIGIL_JAEGER_OTLP_ENDPOINT": f"{HOST}:{free_port()}",
+            "VIGIL_COLLECTOR_STORAGE_DIR": str(run_dir / "queues"),
+            "VIGIL_LOG_EXPORT_PATH": str(run_dir / "logs.jsonl"),
+            **(collector_env or {}),
+        },
+        health_url=f"http://{ADDR['health']}/",
+    )
+    sidecar = Component(
+        "sidecar",
+        (
+            sys.executable,
+            "-m",
+            "vigil.processors.cli",
+            "serve",
+            "--endpoint",
+            ADDR["sidecar"],
+            "--return-endpoint",
+            ADDR["return"],
+            "--health-endpoint",
+            ADDR["sidecar_health"],
+        ),
+        env=dict(sidecar_env or {}),
+        health_url=f"http://{ADDR['sidecar_health']}/health/ready",
+        started_url=f"http://{ADDR['sidecar_health']}/health/live",
+    )
+    stack = Stack(run_dir, [sidecar, collector])
+    try:
+        assert stack.up(timeout=60), f"the pipeline did not come up; logs in {stack.log_dir}"
+        yield stack
+    finally:
+        stack.down()
