@@ -41,6 +41,7 @@ install_debian_packages() {
 install_python() {
   local venv=$root/.venv stamp
   stamp=$(cat "$root/pyproject.toml" "$root/instrumentation/pyproject.toml" "$root/processors/pyproject.toml" \
+    "$root/instrumentation/setup.py" "$root/instrumentation/src/vigil-instrumentation.pth" \
     | sha256sum | cut -c1-16)
   if [[ -x $venv/bin/python && -f $venv/.vigil-stamp && $(cat "$venv/.vigil-stamp") == "$stamp" ]]; then
     say "python environment up to date (.venv)"

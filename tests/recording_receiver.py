@@ -1,5 +1,7 @@
-"""A recording OTLP/gRPC receiver standing in for the collector's return receiver in the sidecar's
-unit tests: it keeps the exact bytes it got, and can be told to fail or to hold requests."""
+"""A recording OTLP/gRPC receiver: the peer that unit tests talk to where the subject under test is
+the client (the sidecar's forward, an instrumented app's exporter). It keeps the exact bytes it got,
+and can be told to fail or to hold requests unanswered (a collector that accepts connections but
+has hung). Tests that need the collector itself run the real one (tests/e2e)."""
 
 from __future__ import annotations
 
@@ -54,7 +56,34 @@ class RecordingReceiver:
         return self
 
     def stop(self) -> None:
+        self.delay.set()  # let held requests go, so that stopping does not wait for them
         self._server.stop(0).wait()
+
+    def __enter__(self) -> RecordingReceiver:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def requests(self, signal: Signal) -> list:
+        """The decoded export requests received for ``signal``, in order."""
+        return [signal.parse(data) for got, data in self.received if got is signal]
+
+    def resources(self, signal: Signal) -> list[dict]:
+        """The resource attributes of every resource received for ``signal``, as plain dicts."""
+        field = f"resource_{'spans' if signal is Signal.TRACES else signal.label}"
+        return [
+            {kv.key: _value(kv.value) for kv in data.resource.attributes}
+            for request in self.requests(signal)
+            for data in getattr(request, field)
+        ]
+
+
+def _value(any_value):
+    kind = any_value.WhichOneof("value")
+    if kind == "array_value":
+        return [_value(item) for item in any_value.array_value.values]
+    return getattr(any_value, kind) if kind else None
 
 
 def export_call(sidecar: Sidecar, signal: Signal):

@@ -12,7 +12,7 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.installed import REPO, binary
-from tests.processors.ports import free_port
+from tests.ports import free_port
 from vigil.processors.stack.components import COLLECTOR_FLAGS, Component
 from vigil.processors.stack.runner import Stack
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.processors.recording_receiver import RecordingReceiver
+from tests.recording_receiver import RecordingReceiver
 from vigil.processors.scoring import ScorerChain
 from vigil.processors.server import Sidecar
 from vigil.processors.settings import SidecarSettings

@@ -10,7 +10,7 @@ import time
 
 import requests
 
-from tests.processors.ports import free_port
+from tests.ports import free_port
 
 
 def serve(*args: str, **env: str) -> subprocess.Popen:

@@ -11,7 +11,7 @@ import pytest
 
 from tests.installed import REPO
 from tests.processors.otlp_samples import traces
-from tests.processors.recording_receiver import RecordingReceiver
+from tests.recording_receiver import RecordingReceiver
 from vigil.processors.credentials import server_credentials
 from vigil.processors.settings import SidecarSettings
 from vigil.processors.signals import Signal

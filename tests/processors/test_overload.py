@@ -8,7 +8,7 @@ import grpc
 import pytest
 
 from tests.processors.otlp_samples import traces
-from tests.processors.recording_receiver import export_call
+from tests.recording_receiver import export_call
 from vigil.processors.signals import Signal
 
 

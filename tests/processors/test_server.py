@@ -10,9 +10,9 @@ import pytest
 import requests
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
+from tests.ports import free_port
 from tests.processors.otlp_samples import attr, logs, metrics, traces
-from tests.processors.ports import free_port
-from tests.processors.recording_receiver import RecordingReceiver, export_call
+from tests.recording_receiver import RecordingReceiver, export_call
 from vigil.processors.scoring import ScorerChain
 from vigil.processors.signals import Signal
 

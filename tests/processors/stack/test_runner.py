@@ -7,7 +7,7 @@ import sys
 import pytest
 import requests
 
-from tests.processors.ports import free_port
+from tests.ports import free_port
 from vigil.processors.stack.components import Component
 from vigil.processors.stack.runner import Stack
 

@@ -1,9 +1,15 @@
 """The ``opentelemetry_configurator`` entry point: sets up the OpenTelemetry SDK for Vigil.
 
-It is the SDK's own configurator (exporters, processors and providers from the ``OTEL_*``
-variables) with Vigil's identity on the resource, as the semantic conventions ask of a
-distribution: ``telemetry.distro.name = "vigil"`` and ``telemetry.distro.version``, unless
-``OTEL_RESOURCE_ATTRIBUTES`` sets them.
+It is the SDK's own configurator (exporters, processors, providers and the resource, from the
+``OTEL_*`` variables) with three additions:
+
+- Vigil's defaults (:mod:`vigil.instrumentation.distro`) are applied here too, so they hold even when
+  another distro ran first; set variables still win.
+- Vigil's identity on the resource, as the semantic conventions ask of a distribution:
+  ``telemetry.distro.name = "vigil"`` and ``telemetry.distro.version``, unless
+  ``OTEL_RESOURCE_ATTRIBUTES`` sets them.
+- A bounded exit (:mod:`vigil.instrumentation.shutdown`): the last telemetry is flushed within
+  ``VIGIL_SHUTDOWN_TIMEOUT`` seconds, so a collector that is down never hangs the app's exit.
 """
 
 from __future__ import annotations
@@ -12,12 +18,17 @@ from opentelemetry.sdk._configuration import _OTelSDKConfigurator
 from opentelemetry.sdk.resources import OTELResourceDetector
 
 from vigil.instrumentation import __version__
+from vigil.instrumentation._settings import positive_seconds
+from vigil.instrumentation.distro import DISTRO_NAME, apply_defaults
+from vigil.instrumentation.environment_variables import VIGIL_SHUTDOWN_TIMEOUT
+from vigil.instrumentation.shutdown import install_bounded_exit
 
-DISTRO_NAME = "vigil"
+DEFAULT_SHUTDOWN_TIMEOUT = 3.0
 
 
 class VigilConfigurator(_OTelSDKConfigurator):
     def _configure(self, **kwargs: object) -> None:
+        apply_defaults()
         resource_attributes = dict(kwargs.pop("resource_attributes", None) or {})
         # The SDK lets these attributes override OTEL_RESOURCE_ATTRIBUTES; the user's word must win.
         from_env = OTELResourceDetector().detect().attributes
@@ -25,3 +36,4 @@ class VigilConfigurator(_OTelSDKConfigurator):
             if key not in from_env:
                 resource_attributes.setdefault(key, value)
         super()._configure(resource_attributes=resource_attributes, **kwargs)
+        install_bounded_exit(positive_seconds(VIGIL_SHUTDOWN_TIMEOUT, DEFAULT_SHUTDOWN_TIMEOUT))

@@ -1,39 +1,86 @@
 """The ``opentelemetry_distro`` entry point: Vigil's defaults for ``opentelemetry-instrument``.
 
-Before the SDK is configured, the distro fills in, only where the variable is unset:
+Defaults
+--------
+Before the SDK is configured, Vigil fills in these variables where they are unset:
 
-==============================================================  ==========
-variable                                                        default
-==============================================================  ==========
-``OTEL_TRACES_EXPORTER``, ``OTEL_METRICS_EXPORTER``,            ``otlp``
-``OTEL_LOGS_EXPORTER``
-``OTEL_EXPORTER_OTLP_PROTOCOL``                                 ``grpc``
-``OTEL_PYTHON_LOGGING_AUTO_INSTRUMENTATION_ENABLED``            ``true`` (stdlib logging
-                                                                records become OTLP logs,
-                                                                with trace and span ids)
-==============================================================  ==========
+- ``OTEL_TRACES_EXPORTER``, ``OTEL_METRICS_EXPORTER``, ``OTEL_LOGS_EXPORTER``: ``otlp``
+- ``OTEL_EXPORTER_OTLP_PROTOCOL``: ``grpc`` (to ``localhost:4317`` unless
+  ``OTEL_EXPORTER_OTLP_ENDPOINT`` says otherwise)
+- ``OTEL_EXPORTER_OTLP_TIMEOUT``: ``5``. This SDK's OTLP exporters read it as seconds (the
+  specification says milliseconds; tests/instrumentation/test_configurator.py checks the unit the
+  exporters actually apply, so an SDK upgrade that changes it fails there). It bounds each export,
+  retries included; the SDK's own default is 10.
+- ``OTEL_PYTHON_LOGGING_AUTO_INSTRUMENTATION_ENABLED``: ``true`` (stdlib logging records become OTLP
+  logs, with trace and span ids)
+- ``OTEL_EXPERIMENTAL_RESOURCE_DETECTORS``:
+  ``vigil_host,vigil_os,vigil_process,vigil_container,vigil_k8s,vigil_cloud,otel`` (see
+  :mod:`vigil.instrumentation.resources`)
+- ``OTEL_PYTHON_CONFIGURATOR``: ``vigil``
 
-Anything set in the environment wins.
+Anything set in the environment wins. In particular, a user who sets
+``OTEL_EXPERIMENTAL_RESOURCE_DETECTORS`` gets exactly the detectors named there: add Vigil's names to
+keep them. The configurator applies the same defaults, so they hold whichever distro ran.
+
+Which distro runs
+-----------------
+``opentelemetry-instrument`` loads the first ``opentelemetry_distro`` and the first
+``opentelemetry_configurator`` entry point it finds unless ``OTEL_PYTHON_DISTRO`` /
+``OTEL_PYTHON_CONFIGURATOR`` name one, and "first" is the order in which installed distributions
+are listed on disk: arbitrary. With ``opentelemetry-distro`` installed too, the stock distro and
+configurator could win, and Vigil's resource detectors, identity and bounded exit would silently be
+missing.
+
+So ``vigil-instrumentation`` installs ``vigil-instrumentation.pth`` into site-packages. Python runs
+its one line at start-up, before the auto-instrumentation's ``sitecustomize``; in a process started
+for OTel auto-instrumentation (its directory ``opentelemetry/instrumentation/auto_instrumentation``
+is on ``PYTHONPATH``, as ``opentelemetry-instrument`` arranges) and when neither variable is set, it
+sets ``OTEL_PYTHON_DISTRO=vigil`` and ``OTEL_PYTHON_CONFIGURATOR=vigil``. A user who sets either
+variable keeps full control. Where no ``.pth`` runs (packages installed with ``pip --target``, as the
+Kubernetes operator's images do, or auto-instrumentation started by calling ``initialize()``), set
+both variables to ``vigil`` explicitly.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import MutableMapping
 
 from opentelemetry.instrumentation.distro import BaseDistro
+
+DISTRO_NAME = "vigil"
+"""The name of Vigil's distro and configurator entry points, and ``telemetry.distro.name``."""
+
+RESOURCE_DETECTORS = "vigil_host,vigil_os,vigil_process,vigil_container,vigil_k8s,vigil_cloud,otel"
+"""Vigil's default ``OTEL_EXPERIMENTAL_RESOURCE_DETECTORS``: ours, then the SDK's ``otel`` last so that
+``OTEL_RESOURCE_ATTRIBUTES`` and ``OTEL_SERVICE_NAME`` win over anything detected."""
 
 DEFAULTS = {
     "OTEL_TRACES_EXPORTER": "otlp",
     "OTEL_METRICS_EXPORTER": "otlp",
     "OTEL_LOGS_EXPORTER": "otlp",
     "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
+    # Bounds each export attempt, retries included, so that a dead collector costs a background
+    # thread a few seconds per batch rather than the SDK's 10. The exit has its own, shorter bound
+    # (VIGIL_SHUTDOWN_TIMEOUT).
+    "OTEL_EXPORTER_OTLP_TIMEOUT": "5",
     "OTEL_PYTHON_LOGGING_AUTO_INSTRUMENTATION_ENABLED": "true",
+    "OTEL_EXPERIMENTAL_RESOURCE_DETECTORS": RESOURCE_DETECTORS,
+    # Decides the configurator when the user named only our distro (see "Which distro runs").
+    "OTEL_PYTHON_CONFIGURATOR": DISTRO_NAME,
 }
+
+
+def apply_defaults(environ: MutableMapping[str, str] = os.environ) -> None:
+    """Fill in Vigil's defaults where the variable is unset (an empty value counts as unset, as the
+    SDK treats it)."""
+    for name, value in DEFAULTS.items():
+        if not environ.get(name, "").strip():
+            environ[name] = value
 
 
 class VigilDistro(BaseDistro):
     """Sets Vigil's defaults; the SDK itself is set up by :class:`VigilConfigurator`."""
 
     def _configure(self, **kwargs: object) -> None:
-        for name, value in DEFAULTS.items():
-            os.environ.setdefault(name, value)
+        apply_defaults()

@@ -1,0 +1,33 @@
+"""Loopback ports for tests that start servers, never one that other work on this machine serves on."""
+
+from __future__ import annotations
+
+import socket
+
+# The stack's default ports, the pipeline benchmark's (24317-36686) and the isolated overlay
+# pipeline's (tests/e2e/isolated.py): never bind them, never assume them closed.
+_RESERVED = {4317, 4318, 4327, 4328, 8000, 8888, 8889, 9090, 13133, 13134, 14133, 14269, 14317, 14318,
+             16685, 16686, 43133, 43134, 44317, 44318, 44327, 44328, 48888, 48889}  # fmt: skip
+_RESERVED_RANGE = range(24317, 36687)
+
+
+def _allowed(port: int) -> bool:
+    return port not in _RESERVED and port not in _RESERVED_RANGE
+
+
+def listening_socket() -> socket.socket:
+    """A TCP socket bound to an allowed loopback port (not yet listening); the caller closes it."""
+    for _ in range(200):
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        if _allowed(sock.getsockname()[1]):
+            return sock
+        sock.close()
+    raise RuntimeError("no allowed loopback port found")
+
+
+def free_port() -> int:
+    """An allowed loopback port that nothing listens on: connections to it are refused until
+    someone binds it. Also the stand-in address of a collector that is down."""
+    with listening_socket() as sock:
+        return sock.getsockname()[1]
