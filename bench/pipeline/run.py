@@ -34,8 +34,9 @@ Usage (from the checkout; about 20 seconds with the defaults)::
     .venv/bin/python bench/pipeline/run.py [--spans 200000] [--workers 2] [--rounds 3]
 
 Every process listens on 127.0.0.1 on ports of its own (collector 24317/24318/24328, health 23133,
-telemetry 28888, Prometheus exporter 28889; sidecar 24327, health 23134; Jaeger 34317/34318,
-36686/36685, health 34133, metrics 34269), clear of the local stack's default ports, so it can run
+telemetry 28888, Prometheus exporter 28889; sidecar 24327, health 23134; Jaeger 25317/25318,
+25686/25685, health 25133, metrics 25269), clear of the local stack's default ports and of the
+kernel's ephemeral range (32768-60999, where outgoing connections take their ports), so it can run
 next to ``vigil up`` or the end-to-end tests (which then add noise to the numbers). Every process
 started is stopped at the end, on errors and on Ctrl-C too. The last line printed is a JSON object
 with every number.
@@ -81,12 +82,12 @@ PORTS: Mapping[str, int] = {
     "collector_telemetry": 28888,
     "sidecar_otlp": 24327,
     "sidecar_health": 23134,
-    "jaeger_otlp_grpc": 34317,
-    "jaeger_otlp_http": 34318,
-    "jaeger_query": 36686,
-    "jaeger_query_grpc": 36685,
-    "jaeger_health": 34133,
-    "jaeger_metrics": 34269,
+    "jaeger_otlp_grpc": 25317,
+    "jaeger_otlp_http": 25318,
+    "jaeger_query": 25686,
+    "jaeger_query_grpc": 25685,
+    "jaeger_health": 25133,
+    "jaeger_metrics": 25269,
 }
 
 

@@ -1,5 +1,5 @@
 """bench/pipeline/run.py, tiny: both modes run, every stage counts every span, the JSON line holds
-the numbers the notes quote. Uses the benchmark's own ports (24xxx, 23xxx, 28xxx, 34xxx, 36xxx),
+the numbers the notes quote. Uses the benchmark's own ports (23xxx-28xxx),
 clear of the stack the end-to-end tests start."""
 
 from __future__ import annotations

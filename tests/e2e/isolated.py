@@ -1,4 +1,4 @@
-"""A collector and sidecar of a test's own, with collector-config overlays, on ports (4xxxx) clear of
+"""A collector and sidecar of a test's own, with collector-config overlays, on ports (21xxx) clear of
 the session's stack: for configurations the default stack does not run (TLS, authentication)."""
 
 from __future__ import annotations
@@ -17,8 +17,9 @@ from vigil.processors.stack.components import COLLECTOR_FLAGS, Component
 from vigil.processors.stack.runner import Stack
 
 HOST = "127.0.0.1"
-PORTS = {"otlp": 44317, "http": 44318, "return": 44328, "health": 43133, "prom": 48889, "telemetry": 48888,
-         "sidecar": 44327, "sidecar_health": 43134}  # fmt: skip
+# Below the kernel's ephemeral range (32768-60999), where an outgoing connection could hold a port.
+PORTS = {"otlp": 21317, "http": 21318, "return": 21328, "health": 21133, "prom": 21889, "telemetry": 21888,
+         "sidecar": 21327, "sidecar_health": 21134}  # fmt: skip
 ADDR = {name: f"{HOST}:{port}" for name, port in PORTS.items()}
 TELEMETRY = f"http://{ADDR['telemetry']}/metrics"
 SIDECAR_METRICS = f"http://{ADDR['sidecar_health']}/metrics"

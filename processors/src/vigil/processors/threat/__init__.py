@@ -1,0 +1,20 @@
+"""Threat scoring: injection payloads and attack tools, found in the telemetry apps already send.
+
+:class:`~vigil.processors.threat.scorer.ThreatScorer` is the sidecar scorer (entry point
+``threat``); the modules below it are usable on their own:
+
+``decoding``    undoing URL, HTML-entity, backslash and UTF-7 encodings, repeated and bounded
+``sql``         SQL injection by tokenising values as SQL (and ``db.statement`` checks)
+``html``        cross-site scripting by tokenising values as HTML
+``traversal``   path traversal and sensitive-file probes
+``shell``       OS command injection
+``jndi``        JNDI / Log4j lookups; ``ssti``: template injection; ``ssrf``: internal targets
+``scanner``     attack tools by user agent
+``analysis``    which detector sees which value, and the cheap checks that skip benign ones
+``rules``       every rule: id, category, strength, description
+``verdict``     combining detections into the calibrated score
+"""
+
+from vigil.processors.threat.scorer import ThreatConfig, ThreatScorer
+
+__all__ = ["ThreatConfig", "ThreatScorer"]

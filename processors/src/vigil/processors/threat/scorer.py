@@ -1,0 +1,272 @@
+"""``ThreatScorer``: injection payloads and attack tools, scored on every span and log record.
+
+Enable it in the sidecar's scorer chain (entry point ``threat`` in ``vigil.scorers``)::
+
+    VIGIL_SIDECAR_SCORERS=threat vigil serve
+
+What it reads
+-------------
+Spans (every kind but CLIENT and PRODUCER, so the HTTP *server* side):
+    ``url.query`` (split into parameters, each judged), ``url.path``, ``http.target`` (old
+    semantic conventions: path and query), ``user_agent.original`` / ``http.user_agent`` (known
+    attack tools, JNDI lookups).
+Spans of any kind:
+    ``db.query.text`` / ``db.statement``: flagged only for injected structure (a tautology,
+    UNION SELECT of constants, a stacked time or exec statement, a comment cutting the query
+    off after a literal), never for being a query.
+Log records:
+    the body (when a string) and every string attribute, except code locations
+    (``code.*``), stack traces (``exception.stacktrace``), ``log.*``, ``thread.*``,
+    ``process.*``, ``otel.*`` and Vigil's own (``vigil.*``). Records whose ``event.name`` starts
+    with ``vigil.`` (Vigil's own events) are not scored.
+
+Each span's attributes are walked once and looked up by key; nothing else is read. Results for
+user agents, statements and query strings are cached per scorer (bounded), since real traffic
+repeats them; a cache miss costs what a first sight costs, never more.
+
+What it writes (stable names)
+-----------------------------
+Only on items with at least one detection, replacing any earlier values:
+
+``vigil.threat.score``       double, 0..1, calibrated: >= 0.5 means "this is an attack" (the
+                             default alerting and sampling threshold); below, a graded suspicion.
+``vigil.threat.categories``  string array, strongest first: ``sqli``, ``xss``, ``traversal``,
+                             ``cmdi``, ``jndi``, ``ssti``, ``ssrf``, ``scanner``.
+``vigil.threat.rules``       string array of the ids of the rules that fired, strongest first
+                             (see :mod:`vigil.processors.threat.rules`).
+
+Extending it
+------------
+``ThreatScorer(config=..., sinks=[...])``: rules can be disabled by id (:class:`ThreatConfig`);
+each sink is called with a :class:`Finding` (the item, its verdict and the evidence: attribute,
+value, detections) for every annotated item, the hook for threat log events and counters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+from google.protobuf.message import Message
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, KeyValue
+
+from vigil.processors.signals import Signal
+from vigil.processors.threat.analysis import (
+    PATH_IS_PLAIN,
+    PATH_TARGET,
+    BoundedCache,
+    Kind,
+    analyse,
+    analyse_query,
+    analyse_target,
+)
+from vigil.processors.threat.rules import Detection
+from vigil.processors.threat.verdict import Verdict, verdict
+
+SCORE = "vigil.threat.score"
+CATEGORIES = "vigil.threat.categories"
+RULES = "vigil.threat.rules"
+OUTPUT_KEYS = frozenset({SCORE, CATEGORIES, RULES})
+
+_CLIENT_KINDS = frozenset({3, 4})  # CLIENT, PRODUCER: outgoing calls, where only DB statements count
+
+# attribute key -> how its value is judged; _OUTPUT marks our own output keys
+_QUERY, _PATH, _TARGET, _AGENT, _STATEMENT, _OUTPUT = (
+    "query",
+    "path",
+    "target",
+    "agent",
+    "statement",
+    "output",
+)
+_HTTP_KEYS = {
+    "url.query": _QUERY,
+    "url.path": _PATH,
+    "http.target": _TARGET,
+    "user_agent.original": _AGENT,
+    "http.user_agent": _AGENT,
+}
+_DB_KEYS = {"db.query.text": _STATEMENT, "db.statement": _STATEMENT}
+_SERVER_KEYS: dict[str, str] = {**_HTTP_KEYS, **_DB_KEYS, **dict.fromkeys(OUTPUT_KEYS, _OUTPUT)}
+_CLIENT_KEYS: dict[str, str] = {**_DB_KEYS, **dict.fromkeys(OUTPUT_KEYS, _OUTPUT)}
+_SKIPPED_LOG_PREFIXES = (
+    "code.",
+    "exception.stacktrace",
+    "exception.type",
+    "log.",
+    "thread.",
+    "process.",
+    "otel.",
+    "vigil.",
+    "event.name",
+)
+
+
+@dataclass(frozen=True)
+class ThreatConfig:
+    """Settings of the threat scorer (YAML rules with reload are to come)."""
+
+    disabled_rules: frozenset[str] = frozenset()
+    """Rule ids that never fire."""
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """One attribute value and what was found in it."""
+
+    key: str
+    value: str
+    detections: tuple[Detection, ...]
+
+
+@dataclass(frozen=True)
+class Finding:
+    """An annotated span or log record, for sinks (threat events, counters)."""
+
+    signal: Signal
+    item: Message
+    verdict: Verdict
+    evidence: tuple[Evidence, ...] = field(default=())
+
+
+Sink = Callable[[Finding], None]
+
+
+class ThreatScorer:
+    """Scores HTTP server spans, database spans and log records for injection payloads and
+    attack tools, annotating the items it flags in place (see the module docstring)."""
+
+    name = "threat"
+    signals = frozenset({Signal.TRACES, Signal.LOGS})
+
+    def __init__(self, config: ThreatConfig | None = None, sinks: Sequence[Sink] = ()) -> None:
+        self.config = config or ThreatConfig()
+        self.sinks = tuple(sinks)
+        # A service sees a few user agents and a few hundred distinct statements, many times.
+        self._agents = BoundedCache(1024)
+        self._statements = BoundedCache(4096)
+        self._queries = BoundedCache(4096)  # popular searches, paging, tracking parameters
+
+    def score(self, signal: Signal, request: Message) -> None:
+        """Annotate the spans or log records of ``request`` that carry threats, in place."""
+        if signal is Signal.TRACES:
+            for resource_spans in request.resource_spans:
+                for scope_spans in resource_spans.scope_spans:
+                    self._score_spans(scope_spans.spans)
+        elif signal is Signal.LOGS:
+            for resource_logs in request.resource_logs:
+                for scope_logs in resource_logs.scope_logs:
+                    for record in scope_logs.log_records:
+                        self._score_record(record)
+
+    def _score_spans(self, spans: Iterable[Message]) -> None:
+        # The hot loop: one pass over each span's attributes, looked up by key, with the cheap
+        # benign checks inlined (a function call per attribute would cost as much as the check).
+        server_keys, client_keys, client_kinds = _SERVER_KEYS, _CLIENT_KEYS, _CLIENT_KINDS
+        safe_path, path_target = PATH_IS_PLAIN.fullmatch, PATH_TARGET.search
+        agents, statements, queries = self._agents, self._statements, self._queries
+        for span in spans:
+            keys = client_keys if span.kind in client_kinds else server_keys
+            evidence: list[Evidence] | None = None
+            stale = False
+            for kv in span.attributes:
+                how = keys.get(kv.key)
+                if how is None:
+                    continue
+                if how is _OUTPUT:
+                    stale = True
+                    continue
+                value = kv.value.string_value
+                if not value:
+                    continue
+                if how is _AGENT:
+                    found = agents.get(value)
+                    if found is None:
+                        found = agents.put(value, analyse(value, Kind.USER_AGENT))
+                elif how is _STATEMENT:
+                    found = statements.get(value)
+                    if found is None:
+                        found = statements.put(value, analyse(value, Kind.STATEMENT))
+                elif how is _PATH:
+                    if safe_path(value) and not path_target(value.lower()):
+                        continue
+                    found = analyse(value, Kind.PATH)
+                elif how is _QUERY:
+                    found = queries.get(value)
+                    if found is None:
+                        found = queries.put(value, analyse_query(value))
+                else:
+                    found = analyse_target(value)
+                if found:
+                    if evidence is None:
+                        evidence = []
+                    evidence.append(Evidence(kv.key, value, found))
+            if evidence is not None or stale:
+                self._annotate(Signal.TRACES, span, evidence or (), stale)
+
+    def _score_record(self, record: Message) -> None:
+        evidence: list[Evidence] = []
+        stale = False
+        for kv in record.attributes:
+            key = kv.key
+            if key.startswith(_SKIPPED_LOG_PREFIXES):
+                if key in OUTPUT_KEYS:
+                    stale = True
+                elif key == "event.name" and kv.value.string_value.startswith("vigil."):
+                    return
+                continue
+            value = kv.value.string_value
+            if value:
+                found = analyse(value, Kind.TEXT)
+                if found:
+                    evidence.append(Evidence(key, value, found))
+        body = record.body.string_value
+        if body:
+            found = analyse(body, Kind.TEXT)
+            if found:
+                evidence.append(Evidence("body", body, found))
+        if evidence or stale:
+            self._annotate(Signal.LOGS, record, evidence, stale)
+
+    def _annotate(self, signal: Signal, item: Message, evidence: Iterable[Evidence], stale: bool) -> None:
+        evidence = tuple(evidence)
+        disabled = self.config.disabled_rules
+        detections = [d for e in evidence for d in e.detections if d.rule not in disabled]
+        result = verdict(detections)
+        if stale:
+            _remove_output(item)
+        if result is None:
+            return
+        item.attributes.extend(
+            [
+                KeyValue(key=SCORE, value=AnyValue(double_value=result.score)),
+                _string_array(CATEGORIES, result.categories),
+                _string_array(RULES, result.rules),
+            ]
+        )
+        if self.sinks:
+            finding = Finding(signal, item, result, evidence)
+            for sink in self.sinks:
+                sink(finding)
+
+
+_ARRAYS: dict[tuple[str, tuple[str, ...]], KeyValue] = {}
+
+
+def _string_array(key: str, values: tuple[str, ...]) -> KeyValue:
+    """A KeyValue holding a string array, built once per distinct array (extend() copies it)."""
+    cached = _ARRAYS.get((key, values))
+    if cached is None:
+        if len(_ARRAYS) >= 4096:
+            _ARRAYS.clear()
+        cached = KeyValue(
+            key=key, value=AnyValue(array_value=ArrayValue(values=[AnyValue(string_value=v) for v in values]))
+        )
+        _ARRAYS[(key, values)] = cached
+    return cached
+
+
+def _remove_output(item: Message) -> None:
+    kept = [kv for kv in item.attributes if kv.key not in OUTPUT_KEYS]
+    del item.attributes[:]
+    item.attributes.extend(kept)
