@@ -26,6 +26,7 @@ source holds the container id (the mounted files belong to the pod sandbox): ``N
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -177,40 +178,20 @@ class ProcessCgroup:
 
     def cpu_limit(self) -> float | None:
         """CPUs the process may use (quota / period), or ``None`` when there is no quota."""
-        location = self._locate("cpu")
-        if location is None:
-            return None
-        version, directories = location
-        limits = []
-        for directory in directories:
-            if version == 1:
-                quota = _read_int(directory / "cpu.cfs_quota_us")
-                period = _read_int(directory / "cpu.cfs_period_us")
-            else:
-                fields = (_read(directory / "cpu.max") or "").split()
-                quota = int(fields[0]) if len(fields) == 2 and fields[0].isdigit() else None
-                period = int(fields[1]) if len(fields) == 2 and fields[1].isdigit() else None
-            if quota is not None and quota > 0 and period:
-                limits.append(quota / period)
-        return min(limits, default=None)
+        return self._tightest("cpu", _cpu_limit)
 
     def memory_limit(self) -> int | None:
         """Bytes of memory the process's cgroup may use, or ``None`` when unlimited."""
-        location = self._locate("memory")
+        return self._tightest("memory", _memory_limit)
+
+    def _tightest(self, controller: str, read: Callable[[int, Path], float | None]) -> float | None:
+        """The smallest limit that ``read(version, directory)`` finds on the process's cgroup path:
+        a parent's limit binds its children too."""
+        location = self._locate(controller)
         if location is None:
             return None
         version, directories = location
-        limits = []
-        for directory in directories:
-            if version == 1:
-                limit = _read_int(directory / "memory.limit_in_bytes")
-                if limit is not None and limit >= _V1_UNLIMITED_BYTES:
-                    limit = None
-            else:
-                limit = _read_int(directory / "memory.max")  # "max" reads as None
-            if limit is not None and limit > 0:
-                limits.append(limit)
-        return min(limits, default=None)
+        return min((limit for d in directories if (limit := read(version, d)) is not None), default=None)
 
     def _locate(self, controller: str) -> tuple[int, list[Path]] | None:
         """(version, directories from the process's own cgroup up to the controller's mount point)."""
@@ -282,3 +263,24 @@ def _read_int(path: Path) -> int | None:
         return int(text)
     except ValueError:
         return None
+
+
+def _cpu_limit(version: int, directory: Path) -> float | None:
+    if version == 1:
+        quota = _read_int(directory / "cpu.cfs_quota_us")
+        period = _read_int(directory / "cpu.cfs_period_us")
+    else:
+        fields = (_read(directory / "cpu.max") or "").split()
+        quota = int(fields[0]) if len(fields) == 2 and fields[0].isdigit() else None
+        period = int(fields[1]) if len(fields) == 2 and fields[1].isdigit() else None
+    return quota / period if quota is not None and quota > 0 and period else None
+
+
+def _memory_limit(version: int, directory: Path) -> int | None:
+    if version == 1:
+        limit = _read_int(directory / "memory.limit_in_bytes")
+        if limit is not None and limit >= _V1_UNLIMITED_BYTES:
+            return None
+    else:
+        limit = _read_int(directory / "memory.max")  # "max" reads as None
+    return limit if limit is not None and limit > 0 else None

@@ -12,8 +12,11 @@ resource, unless the detector was built with ``raise_on_error=True``, as the SDK
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from abc import abstractmethod
+from collections.abc import Mapping
+from pathlib import Path
 
 from opentelemetry.sdk.resources import Resource, ResourceDetector
 
@@ -35,13 +38,24 @@ class BoundedResourceDetector(ResourceDetector):
     name = "vigil"
     """The entry-point name, for messages."""
 
-    def __init__(self, raise_on_error: bool = False, *, timeout: float | None = None) -> None:
+    def __init__(
+        self,
+        raise_on_error: bool = False,
+        *,
+        timeout: float | None = None,
+        root: Path | str = "/",
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        """``root`` is where the file system is read from and ``environ`` the environment: tests
+        point them at fixture trees and made-up environments."""
         super().__init__(raise_on_error=raise_on_error)
         self.timeout = (
             timeout
             if timeout is not None
             else positive_seconds(VIGIL_RESOURCE_DETECTOR_TIMEOUT, DEFAULT_TIMEOUT)
         )
+        self.root = Path(root)
+        self.environ = os.environ if environ is None else environ
 
     @abstractmethod
     def _detect(self) -> Resource:

@@ -43,7 +43,6 @@ metadata service that does not answer delays start-up by that much at most. File
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -128,18 +127,6 @@ def choose_detectors(environ: Mapping[str, str], root: Path) -> list[tuple[str, 
 
 class CloudResourceDetector(BoundedResourceDetector):
     name = "vigil_cloud"
-
-    def __init__(
-        self,
-        raise_on_error: bool = False,
-        *,
-        timeout: float | None = None,
-        root: Path | str = "/",
-        environ: Mapping[str, str] | None = None,
-    ) -> None:
-        super().__init__(raise_on_error, timeout=timeout)
-        self.root = Path(root)
-        self.environ = os.environ if environ is None else environ
 
     def _detect(self) -> Resource:
         chosen = choose_detectors(self.environ, self.root)

@@ -25,8 +25,6 @@ collector's side, which sees containers from the outside.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from opentelemetry.sdk.resources import Resource
 
 from vigil.instrumentation.cgroup import ProcessCgroup
@@ -38,12 +36,6 @@ MEMORY_LIMIT = "vigil.cgroup.memory.limit"
 
 class ContainerResourceDetector(BoundedResourceDetector):
     name = "vigil_container"
-
-    def __init__(
-        self, raise_on_error: bool = False, *, timeout: float | None = None, root: Path | str = "/"
-    ) -> None:
-        super().__init__(raise_on_error, timeout=timeout)
-        self.root = Path(root)
 
     def _detect(self) -> Resource:
         cgroup = ProcessCgroup(self.root)

@@ -93,12 +93,6 @@ def read_os_release(root: Path) -> dict[str, str]:
 class HostResourceDetector(BoundedResourceDetector):
     name = "vigil_host"
 
-    def __init__(
-        self, raise_on_error: bool = False, *, timeout: float | None = None, root: Path | str = "/"
-    ) -> None:
-        super().__init__(raise_on_error, timeout=timeout)
-        self.root = Path(root)
-
     def _detect(self) -> Resource:
         attributes: dict[str, str] = {
             "host.name": socket.gethostname(),
@@ -126,12 +120,6 @@ class HostResourceDetector(BoundedResourceDetector):
 
 class OsResourceDetector(BoundedResourceDetector):
     name = "vigil_os"
-
-    def __init__(
-        self, raise_on_error: bool = False, *, timeout: float | None = None, root: Path | str = "/"
-    ) -> None:
-        super().__init__(raise_on_error, timeout=timeout)
-        self.root = Path(root)
 
     def _detect(self) -> Resource:
         system = platform.system()

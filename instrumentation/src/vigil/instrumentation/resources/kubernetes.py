@@ -43,7 +43,6 @@ Outside a pod, with no ``K8S_*`` variable and no podinfo directory, the detector
 from __future__ import annotations
 
 import json
-import os
 import socket
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
@@ -108,18 +107,6 @@ def owners_from_labels(pod_name: str | None, labels: Mapping[str, str]) -> dict[
 
 class KubernetesResourceDetector(BoundedResourceDetector):
     name = "vigil_k8s"
-
-    def __init__(
-        self,
-        raise_on_error: bool = False,
-        *,
-        timeout: float | None = None,
-        root: Path | str = "/",
-        environ: Mapping[str, str] | None = None,
-    ) -> None:
-        super().__init__(raise_on_error, timeout=timeout)
-        self.root = Path(root)
-        self.environ = os.environ if environ is None else environ
 
     def _detect(self) -> Resource:
         in_pod = bool(self.environ.get("KUBERNETES_SERVICE_HOST"))
