@@ -1,6 +1,7 @@
 """Threat scoring through the real stack (the local stack runs the sidecar with the threat scorer):
-attack requests against the demo app reach Jaeger annotated with vigil.threat.*; ordinary requests
-that merely look odd do not."""
+attack requests against the demo app reach Jaeger annotated with vigil.threat.*, the log file as
+vigil.threat events and Prometheus as vigil_threats_total; ordinary requests that merely look odd
+do none of that."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import uuid
 import pytest
 import requests
 
-from tests.e2e.backends import jaeger_spans, tags, wait_for
+from tests.e2e.backends import exported_log_records, jaeger_spans, prometheus_query, tags, wait_for
 from vigil.processors.stack.components import ENDPOINTS
 
 pytestmark = pytest.mark.stack
@@ -79,3 +80,47 @@ def test_attacks_are_annotated_and_look_alikes_are_not(stack):
     for marker in benign_markers:
         scores = [tags(s).get("vigil.threat.score", 0) for s in found[marker]]
         assert max(scores) < 0.5, (marker, scores)
+
+
+def threat_events(stack) -> list[dict]:
+    records = exported_log_records(stack.run_dir / "otlp-logs.jsonl", "vigil-demo")
+    return [
+        r
+        for r in records
+        if {"key": "event.name", "value": {"stringValue": "vigil.threat"}} in r["attributes"]
+    ]
+
+
+def test_attacks_become_threat_events_and_counts(stack):
+    run = uuid.uuid4().hex[:8]
+    before = prometheus_query('sum(vigil_threats_total{category="sqli"})')
+    counted_before = float(before[0]["value"][1]) if before else 0.0
+    get("/search/legacy", "x' OR '1'='1", f"{run}-event", BROWSER)
+    get("/search", "spring jacket", f"{run}-quiet", BROWSER)
+
+    traces = wait_for(
+        lambda: traces_by_marker(jaeger_spans("vigil-demo"), [f"{run}-event", f"{run}-quiet"]),
+        lambda f: len(f) == 2,
+        timeout=45,
+    )
+    attack_trace = traces[f"{run}-event"][0]["traceID"]
+    quiet_trace = traces[f"{run}-quiet"][0]["traceID"]
+    events = wait_for(
+        lambda: [e for e in threat_events(stack) if e.get("traceId") == attack_trace],
+        lambda found: len(found) >= 2,  # the server span and the sqlite span of the legacy search
+        timeout=30,
+    )
+    assert len(events) == 2
+    for event in events:
+        fields = {a["key"]: a["value"] for a in event["attributes"]}
+        assert fields["vigil.threat.category"]["stringValue"] == "sqli"
+        assert fields["vigil.threat.severity"]["stringValue"] in ("medium", "high", "critical")
+        assert event["spanId"] in {s["spanID"] for s in traces[f"{run}-event"]}
+    assert not [e for e in threat_events(stack) if e.get("traceId") == quiet_trace]
+
+    counted = wait_for(
+        lambda: prometheus_query('sum(vigil_threats_total{category="sqli"})'),
+        lambda r: bool(r) and float(r[0]["value"][1]) >= counted_before + 2,
+        timeout=30,
+    )
+    assert float(counted[0]["value"][1]) >= counted_before + 2

@@ -2,8 +2,13 @@
 
 A scorer is any object with a ``name``, the ``signals`` it scores, and a ``score(signal, request)``
 method that reads the decoded export request and adds attributes to its spans, data points or log
-records. Scorers are registered as entry points in the ``vigil.scorers`` group (the entry point
-loads a class or a factory taking no arguments) and switched on, in order, by name::
+records. ``score`` may also return *side output*: further export requests, e.g. an
+``ExportLogsServiceRequest`` of events about what it found, as ``(signal, request)`` pairs. The
+sidecar forwards them after the scored request (a side output that cannot be forwarded is logged
+and counted; the scored request, already delivered, stands).
+
+Scorers are registered as entry points in the ``vigil.scorers`` group (the entry point loads a
+class or a factory taking no arguments) and switched on, in order, by name::
 
     VIGIL_SIDECAR_SCORERS=threat,anomaly vigil serve
 
@@ -30,6 +35,9 @@ from vigil.processors.signals import Signal
 
 ENTRY_POINT_GROUP = "vigil.scorers"
 
+SideOutput = tuple[Signal, Message]
+"""A further export request from a scorer, to be forwarded after the scored one."""
+
 _logger = logging.getLogger(__name__)
 
 
@@ -40,8 +48,9 @@ class Scorer(Protocol):
     name: str
     signals: frozenset[Signal]
 
-    def score(self, signal: Signal, request: Message) -> None:
-        """Annotate ``request`` (an OTLP export request of ``signal``) in place."""
+    def score(self, signal: Signal, request: Message) -> Iterable[SideOutput] | None:
+        """Annotate ``request`` (an OTLP export request of ``signal``) in place; optionally return
+        further requests to forward."""
 
 
 class ScorerChain:
@@ -58,16 +67,19 @@ class ScorerChain:
         """Whether any scorer reads ``signal`` (if not, requests pass through untouched)."""
         return bool(self._by_signal[signal])
 
-    def apply(self, signal: Signal, request: Message) -> None:
-        """Run every scorer of ``signal`` on ``request``; a failing scorer is logged and skipped."""
+    def apply(self, signal: Signal, request: Message) -> list[SideOutput]:
+        """Run every scorer of ``signal`` on ``request``; return their side output. A failing
+        scorer is logged and skipped."""
+        side: list[SideOutput] = []
         for scorer in self._by_signal[signal]:
             try:
-                scorer.score(signal, request)
+                side.extend(scorer.score(signal, request) or ())
             except Exception:
                 self_metrics.SCORER_ERRORS.labels(scorer=scorer.name).inc()
                 _logger.exception(
                     "scorer %s failed on a %s request; forwarding it", scorer.name, signal.label
                 )
+        return side
 
     @classmethod
     def from_names(cls, names: Iterable[str]) -> ScorerChain:

@@ -13,6 +13,8 @@ name                                          labels     meaning
 ``vigil_sidecar_forward_errors_total``        signal,    forwards to the return endpoint that
                                               code       failed, by the downstream status
 ``vigil_sidecar_scorer_errors_total``         scorer     scorer calls that raised
+``vigil_sidecar_side_output_errors_total``    signal     scorers' side output (e.g. threat
+                                                         events) that could not be forwarded
 ``vigil_sidecar_in_flight_requests``                     requests being handled now
 ============================================  =========  ====================================
 
@@ -39,3 +41,6 @@ FORWARD_ERRORS = Counter(
 )
 SCORER_ERRORS = Counter("vigil_sidecar_scorer_errors", "Scorer calls that raised", ["scorer"])
 IN_FLIGHT = Gauge("vigil_sidecar_in_flight_requests", "Export requests being handled now")
+SIDE_OUTPUT_ERRORS = Counter(
+    "vigil_sidecar_side_output_errors", "Scorers' side output that could not be forwarded", ["signal"]
+)

@@ -32,7 +32,7 @@ from vigil.processors import self_metrics
 from vigil.processors.credentials import forward_credentials, server_credentials
 from vigil.processors.forwarder import Forwarder, ForwardError
 from vigil.processors.health import HealthServer
-from vigil.processors.scoring import ScorerChain
+from vigil.processors.scoring import ScorerChain, SideOutput
 from vigil.processors.settings import SidecarSettings
 from vigil.processors.signals import Signal
 
@@ -73,8 +73,9 @@ class ExportHandler:
                 code = grpc.StatusCode.INVALID_ARGUMENT
                 context.abort(code, f"cannot decode {signal.request_type.__name__}: {exc}")
             items = signal.count_items(request)
+            side: list[SideOutput] = []
             if self._chain.handles(signal):
-                self._chain.apply(signal, request)
+                side = self._chain.apply(signal, request)
                 payload = request.SerializeToString()
             try:
                 response = self._forwarder.forward(signal, payload)
@@ -83,6 +84,7 @@ class ExportHandler:
                 code = grpc.StatusCode.UNAVAILABLE
                 context.abort(code, f"forward to {self._forwarder.endpoint} failed: {exc}")
             self_metrics.ITEMS.labels(signal.label).inc(items)
+            self._forward_side_output(side)
             return response
         except Exception:
             if code is grpc.StatusCode.OK:  # not one of our aborts: a bug, reported as INTERNAL by grpc
@@ -93,6 +95,16 @@ class ExportHandler:
             self_metrics.IN_FLIGHT.dec()
             self_metrics.REQUESTS.labels(signal.label, code.name).inc()
             self_metrics.REQUEST_DURATION.labels(signal.label).observe(time.perf_counter() - started)
+
+    def _forward_side_output(self, side: list[SideOutput]) -> None:
+        # The scored request is delivered: a failure here must not fail it (the collector would
+        # send it again around the sidecar). The side output is lost, and that is counted.
+        for side_signal, side_request in side:
+            try:
+                self._forwarder.forward(side_signal, side_request.SerializeToString())
+            except ForwardError as exc:
+                self_metrics.SIDE_OUTPUT_ERRORS.labels(side_signal.label).inc()
+                _logger.warning("could not forward a scorer's %s side output: %s", side_signal.label, exc)
 
 
 class Sidecar:

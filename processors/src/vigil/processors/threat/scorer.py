@@ -35,11 +35,17 @@ Only on items with at least one detection, replacing any earlier values:
 ``vigil.threat.rules``       string array of the ids of the rules that fired, strongest first
                              (see :mod:`vigil.processors.threat.rules`).
 
+Events and counts
+-----------------
+Each attack (score >= 0.5) also becomes one ``vigil.threat`` log record, returned to the sidecar
+as side output and forwarded with the scored data, and a count in ``vigil_threats_total``
+(:mod:`vigil.processors.threat.reporting`).
+
 Extending it
 ------------
 ``ThreatScorer(config=..., sinks=[...])``: rules can be disabled by id (:class:`ThreatConfig`);
-each sink is called with a :class:`Finding` (the item, its verdict and the evidence: attribute,
-value, detections) for every annotated item, the hook for threat log events and counters.
+each sink is called with a :class:`Finding` (the item, its verdict, the evidence: attribute, value,
+detections, and the item's resource) for every annotated item.
 """
 
 from __future__ import annotations
@@ -48,8 +54,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from google.protobuf.message import Message
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, KeyValue
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
+from vigil.processors.scoring import SideOutput
 from vigil.processors.signals import Signal
 from vigil.processors.threat.analysis import (
     PATH_IS_PLAIN,
@@ -60,6 +67,8 @@ from vigil.processors.threat.analysis import (
     analyse_query,
     analyse_target,
 )
+from vigil.processors.threat.attributes import string_array
+from vigil.processors.threat.reporting import report
 from vigil.processors.threat.rules import Detection
 from vigil.processors.threat.verdict import Verdict, verdict
 
@@ -127,6 +136,8 @@ class Finding:
     item: Message
     verdict: Verdict
     evidence: tuple[Evidence, ...] = field(default=())
+    resource: Message | None = None
+    """The item's resource (service.name ...), for events about it."""
 
 
 Sink = Callable[[Finding], None]
@@ -147,19 +158,22 @@ class ThreatScorer:
         self._statements = BoundedCache(4096)
         self._queries = BoundedCache(4096)  # popular searches, paging, tracking parameters
 
-    def score(self, signal: Signal, request: Message) -> None:
-        """Annotate the spans or log records of ``request`` that carry threats, in place."""
+    def score(self, signal: Signal, request: Message) -> list[SideOutput]:
+        """Annotate the spans or log records of ``request`` that carry threats, in place; return
+        the ``vigil.threat`` events about the attacks among them (see :mod:`.reporting`)."""
+        findings: list[Finding] = []
         if signal is Signal.TRACES:
             for resource_spans in request.resource_spans:
                 for scope_spans in resource_spans.scope_spans:
-                    self._score_spans(scope_spans.spans)
+                    self._score_spans(scope_spans.spans, resource_spans.resource, findings)
         elif signal is Signal.LOGS:
             for resource_logs in request.resource_logs:
                 for scope_logs in resource_logs.scope_logs:
                     for record in scope_logs.log_records:
-                        self._score_record(record)
+                        self._score_record(record, resource_logs.resource, findings)
+        return report(findings)
 
-    def _score_spans(self, spans: Iterable[Message]) -> None:
+    def _score_spans(self, spans: Iterable[Message], resource: Message, findings: list[Finding]) -> None:
         # The hot loop: one pass over each span's attributes, looked up by key, with the cheap
         # benign checks inlined (a function call per attribute would cost as much as the check).
         server_keys, client_keys, client_kinds = _SERVER_KEYS, _CLIENT_KEYS, _CLIENT_KINDS
@@ -202,9 +216,9 @@ class ThreatScorer:
                         evidence = []
                     evidence.append(Evidence(kv.key, value, found))
             if evidence is not None or stale:
-                self._annotate(Signal.TRACES, span, evidence or (), stale)
+                self._annotate(Signal.TRACES, span, evidence or (), stale, resource, findings)
 
-    def _score_record(self, record: Message) -> None:
+    def _score_record(self, record: Message, resource: Message, findings: list[Finding]) -> None:
         evidence: list[Evidence] = []
         stale = False
         for kv in record.attributes:
@@ -226,9 +240,17 @@ class ThreatScorer:
             if found:
                 evidence.append(Evidence("body", body, found))
         if evidence or stale:
-            self._annotate(Signal.LOGS, record, evidence, stale)
+            self._annotate(Signal.LOGS, record, evidence, stale, resource, findings)
 
-    def _annotate(self, signal: Signal, item: Message, evidence: Iterable[Evidence], stale: bool) -> None:
+    def _annotate(
+        self,
+        signal: Signal,
+        item: Message,
+        evidence: Iterable[Evidence],
+        stale: bool,
+        resource: Message,
+        findings: list[Finding],
+    ) -> None:
         evidence = tuple(evidence)
         disabled = self.config.disabled_rules
         detections = [d for e in evidence for d in e.detections if d.rule not in disabled]
@@ -240,30 +262,14 @@ class ThreatScorer:
         item.attributes.extend(
             [
                 KeyValue(key=SCORE, value=AnyValue(double_value=result.score)),
-                _string_array(CATEGORIES, result.categories),
-                _string_array(RULES, result.rules),
+                string_array(CATEGORIES, result.categories),
+                string_array(RULES, result.rules),
             ]
         )
-        if self.sinks:
-            finding = Finding(signal, item, result, evidence)
-            for sink in self.sinks:
-                sink(finding)
-
-
-_ARRAYS: dict[tuple[str, tuple[str, ...]], KeyValue] = {}
-
-
-def _string_array(key: str, values: tuple[str, ...]) -> KeyValue:
-    """A KeyValue holding a string array, built once per distinct array (extend() copies it)."""
-    cached = _ARRAYS.get((key, values))
-    if cached is None:
-        if len(_ARRAYS) >= 4096:
-            _ARRAYS.clear()
-        cached = KeyValue(
-            key=key, value=AnyValue(array_value=ArrayValue(values=[AnyValue(string_value=v) for v in values]))
-        )
-        _ARRAYS[(key, values)] = cached
-    return cached
+        finding = Finding(signal, item, result, evidence, resource)
+        findings.append(finding)
+        for sink in self.sinks:
+            sink(finding)
 
 
 def _remove_output(item: Message) -> None:

@@ -1,0 +1,24 @@
+"""Building the OTLP attribute values the threat scorer writes."""
+
+from __future__ import annotations
+
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, KeyValue
+
+_ARRAYS: dict[tuple[str, tuple[str, ...]], KeyValue] = {}
+
+
+def text(key: str, value: str) -> KeyValue:
+    return KeyValue(key=key, value=AnyValue(string_value=value))
+
+
+def string_array(key: str, values: tuple[str, ...]) -> KeyValue:
+    """A KeyValue holding a string array, built once per distinct array (extend() copies it)."""
+    cached = _ARRAYS.get((key, values))
+    if cached is None:
+        if len(_ARRAYS) >= 4096:
+            _ARRAYS.clear()
+        cached = KeyValue(
+            key=key, value=AnyValue(array_value=ArrayValue(values=[AnyValue(string_value=v) for v in values]))
+        )
+        _ARRAYS[(key, values)] = cached
+    return cached

@@ -1,0 +1,125 @@
+"""What the threat scorer reports beyond its annotations: events and a counter.
+
+For every span or log record it judges an attack (``vigil.threat.score`` >= 0.5):
+
+One OTLP log record, the *threat event*, forwarded by the sidecar right after the scored data
+(it reaches the collector's ``logs/out`` pipeline like any log), with the trace and span ids of
+the item and:
+
+=============================  ================================================================
+``event.name``                 ``vigil.threat``
+``vigil.threat.category``      the strongest category (``sqli``, ``xss``, ...)
+``vigil.threat.severity``      ``critical`` (score >= 0.9), ``high`` (>= 0.7), ``medium``
+``vigil.threat.rule``          the id of the strongest rule that fired
+``vigil.threat.score``         as on the item; with ``vigil.threat.categories`` and ``.rules``
+``vigil.threat.attribute``     where the payload was: ``url.query``, ``db.statement``, ``body`` ...
+``vigil.threat.value``         the offending value, secrets masked (:mod:`.masking`), cut at 256
+``client.address``             the client, when the item names it
+=============================  ================================================================
+
+The record's resource is the item's (``service.name`` and the rest); its severity number is FATAL,
+ERROR or WARN for critical, high and medium.
+
+The counter ``vigil_threats_total{category, severity}`` on the sidecar's ``/metrics`` (Prometheus
+scrapes it as job ``vigil-sidecar``) counts the same events, by their strongest category: its sum
+over categories is the number of attacks. Its labels are bounded (8 categories x 3 severities).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from google.protobuf.message import Message
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, InstrumentationScope, KeyValue
+from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs, SeverityNumber
+from prometheus_client import Counter
+
+from vigil.processors.signals import Signal
+from vigil.processors.threat.attributes import string_array, text
+from vigil.processors.threat.masking import mask_secrets
+
+if TYPE_CHECKING:
+    from vigil.processors.scoring import SideOutput
+    from vigil.processors.threat.scorer import Finding
+
+EVENT_NAME = "vigil.threat"
+SCOPE = InstrumentationScope(name="vigil.processors.threat")
+VALUE_LIMIT = 256
+
+THREATS = Counter(
+    "vigil_threats", "Attacks detected, by strongest category and severity", ["category", "severity"]
+)
+
+# Attributes that name the client, newest semantic conventions first.
+_CLIENT_KEYS = ("client.address", "http.client_ip", "net.sock.peer.addr", "net.peer.ip", "source.address")
+_SEVERITY_NUMBERS = {
+    "critical": SeverityNumber.SEVERITY_NUMBER_FATAL,
+    "high": SeverityNumber.SEVERITY_NUMBER_ERROR,
+    "medium": SeverityNumber.SEVERITY_NUMBER_WARN,
+}
+
+
+def severity(score: float) -> str:
+    """``critical``, ``high`` or ``medium`` for an attack's score (>= 0.5)."""
+    return "critical" if score >= 0.9 else "high" if score >= 0.7 else "medium"
+
+
+def report(findings: list[Finding]) -> list[SideOutput]:
+    """Count the attacks among ``findings`` and return their events as one logs request (or none)."""
+    by_resource: dict[int, tuple[Message | None, list[LogRecord]]] = {}
+    for finding in findings:
+        if not finding.verdict.is_attack:
+            continue
+        record = _event(finding)
+        by_resource.setdefault(id(finding.resource), (finding.resource, []))[1].append(record)
+    if not by_resource:
+        return []
+    request = ExportLogsServiceRequest()
+    for resource, records in by_resource.values():
+        resource_logs = ResourceLogs(scope_logs=[ScopeLogs(scope=SCOPE, log_records=records)])
+        if resource is not None:
+            resource_logs.resource.CopyFrom(resource)
+        request.resource_logs.append(resource_logs)
+    return [(Signal.LOGS, request)]
+
+
+def _event(finding: Finding) -> LogRecord:
+    verdict, item = finding.verdict, finding.item
+    category, rule = verdict.categories[0], verdict.rules[0]
+    level = severity(verdict.score)
+    THREATS.labels(category, level).inc()
+    evidence = next((e for e in finding.evidence if any(d.rule == rule for d in e.detections)), None)
+    attributes = {kv.key: kv.value.string_value for kv in item.attributes}
+    client = next((attributes[k] for k in _CLIENT_KEYS if attributes.get(k)), "")
+    where = evidence.key if evidence else ""
+    value = mask_secrets(evidence.value) if evidence else ""
+    if len(value) > VALUE_LIMIT:
+        value = value[:VALUE_LIMIT] + "…"
+    origin = f" from {client}" if client else ""
+    now = time.time_ns()
+    when = getattr(item, "end_time_unix_nano", 0) or getattr(item, "time_unix_nano", 0) or now
+    fields = [
+        text("event.name", EVENT_NAME),
+        text("vigil.threat.category", category),
+        text("vigil.threat.severity", level),
+        text("vigil.threat.rule", rule),
+        KeyValue(key="vigil.threat.score", value=AnyValue(double_value=verdict.score)),
+        string_array("vigil.threat.categories", verdict.categories),
+        string_array("vigil.threat.rules", verdict.rules),
+        text("vigil.threat.attribute", where),
+        text("vigil.threat.value", value),
+    ]
+    if client:
+        fields.append(text("client.address", client))
+    return LogRecord(
+        time_unix_nano=when,
+        observed_time_unix_nano=now,
+        severity_number=_SEVERITY_NUMBERS[level],
+        severity_text=level.upper(),
+        body=AnyValue(string_value=f"{category} attack ({rule}) in {where or 'the item'}{origin}"),
+        attributes=fields,
+        trace_id=item.trace_id,
+        span_id=item.span_id,
+    )

@@ -1,0 +1,76 @@
+"""Threat events and the vigil.threats counter: one event per attack, none for suspicions."""
+
+from __future__ import annotations
+
+from prometheus_client import REGISTRY
+
+from tests.processors.threat.spans import http_span, request
+from vigil.processors.signals import Signal
+from vigil.processors.threat import ThreatScorer
+from vigil.processors.threat.reporting import severity
+
+
+def threats(category: str, level: str) -> float:
+    return REGISTRY.get_sample_value("vigil_threats_total", {"category": category, "severity": level}) or 0.0
+
+
+def attributes(record) -> dict:
+    found = {}
+    for kv in record.attributes:
+        kind = kv.value.WhichOneof("value")
+        found[kv.key] = (
+            [v.string_value for v in kv.value.array_value.values]
+            if kind == "array_value"
+            else getattr(kv.value, kind)
+        )
+    return found
+
+
+def test_an_attack_gives_one_event_with_its_context_and_a_count():
+    attack = http_span("/search", "q=1' OR '1'='1&password=hunter2")
+    attack.span_id = b"\x09" * 8
+    benign = http_span("/items/7")
+    scored = request(benign, attack)
+    before = threats("sqli", "critical") + threats("sqli", "high") + threats("sqli", "medium")
+
+    ((signal, events),) = ThreatScorer().score(Signal.TRACES, scored)
+
+    assert signal is Signal.LOGS
+    (resource_logs,) = events.resource_logs
+    assert {kv.key: kv.value.string_value for kv in resource_logs.resource.attributes}[
+        "service.name"
+    ] == "shop"
+    (record,) = resource_logs.scope_logs[0].log_records
+    assert (record.trace_id, record.span_id) == (attack.trace_id, b"\x09" * 8)
+    found = attributes(record)
+    assert found["event.name"] == "vigil.threat"
+    assert found["vigil.threat.category"] == "sqli" and found["vigil.threat.rule"].startswith("sqli.")
+    assert found["vigil.threat.severity"] == severity(found["vigil.threat.score"])
+    assert record.severity_text == found["vigil.threat.severity"].upper()
+    assert found["vigil.threat.attribute"] == "url.query"
+    assert found["client.address"] == "203.0.113.9"
+    # The offending value is quoted, with the sender's secret masked.
+    assert "OR '1'='1" in found["vigil.threat.value"] and "hunter2" not in found["vigil.threat.value"]
+    after = threats("sqli", "critical") + threats("sqli", "high") + threats("sqli", "medium")
+    assert after - before == 1
+
+
+def test_suspicions_and_benign_traffic_give_no_event():
+    # A lone ../ is a suspicion (annotated below 0.5), not an attack.
+    assert (
+        ThreatScorer().score(Signal.TRACES, request(http_span("/docs"), http_span("/f", "path=../x"))) == []
+    )
+
+
+def test_severity_bands():
+    assert [severity(s) for s in (0.5, 0.69, 0.7, 0.89, 0.9, 1.0)] == [
+        "medium", "medium", "high", "high", "critical", "critical"
+    ]  # fmt: skip
+
+
+def test_a_long_value_is_cut():
+    ((_, events),) = ThreatScorer().score(
+        Signal.TRACES, request(http_span("/s", "q=" + "<script>alert(1)</script>" * 40))
+    )
+    value = attributes(events.resource_logs[0].scope_logs[0].log_records[0])["vigil.threat.value"]
+    assert len(value) == 257 and value.endswith("…")
