@@ -63,7 +63,10 @@ def exported_log_records(path: Path, service: str) -> list[dict]:
     records: list[dict] = []
     if not path.exists():
         return records
-    for line in path.read_text().splitlines():
+    lines = path.read_text().split("\n")
+    # The last piece is a line the exporter is still writing (or the empty rest after the last
+    # newline): only complete lines are read.
+    for line in lines[:-1]:
         if not line.strip():
             continue
         for resource_logs in json.loads(line).get("resourceLogs", []):
