@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from tests.processors.threat import corpora
 from vigil.processors.threat.rules import Detection
 from vigil.processors.threat.verdict import ATTACK_THRESHOLD, combine
 
@@ -35,3 +36,19 @@ def false_positives(name: str, values: Iterable[str], detect: Callable[[str], It
     rate = Rate(name, len(flagged_values), len(values), tuple(flagged_values[:5]))
     print(f"false positives {name}: {rate.rate:.4f} ({rate.hits}/{rate.total}); {list(rate.examples)}")
     return rate
+
+
+NONE_FLAGGED = {"httpparams norm": 0, "libinjection false_positives": 0, "vigil benign_values": 0}
+"""What ``benign_hits`` returns for a detector without false positives."""
+
+
+def benign_hits(detect: Callable[[str], Iterable[Detection]]) -> dict[str, int]:
+    """Values ``detect`` flags as attacks in each benign corpus (printed, as for ``false_positives``)."""
+    return {
+        name: false_positives(name, values, detect).hits
+        for name, values in (
+            ("httpparams norm", corpora.httpparams_label("norm")),
+            ("libinjection false_positives", corpora.libinjection_false_positives()),
+            ("vigil benign_values", corpora.benign_values()),
+        )
+    }

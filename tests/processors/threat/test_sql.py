@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.processors.threat import corpora
-from tests.processors.threat.measure import false_positives, recall
+from tests.processors.threat.measure import NONE_FLAGGED, benign_hits, recall
 from vigil.processors.threat import sql
 from vigil.processors.threat.decoding import decode
 from vigil.processors.threat.verdict import combine
@@ -37,13 +37,10 @@ def test_recall_on_our_own_sqli():
 
 
 def test_false_positives_on_benign_values():
-    assert false_positives("httpparams norm", corpora.httpparams_label("norm"), detect).hits == 0
-    assert false_positives("vigil benign_values", corpora.benign_values(), detect).hits == 0
     # "select x from y where": a statement left dangling to be spliced in; we call it an attack.
-    assert (
-        false_positives("libinjection false_positives", corpora.libinjection_false_positives(), detect).hits
-        <= 1
-    )
+    hits = benign_hits(detect)
+    assert hits["libinjection false_positives"] <= 1
+    assert hits | {"libinjection false_positives": 0} == NONE_FLAGGED
 
 
 @pytest.mark.parametrize(
