@@ -5,6 +5,9 @@ do none of that."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import uuid
 
 import pytest
@@ -124,3 +127,45 @@ def test_attacks_become_threat_events_and_counts(stack):
         timeout=30,
     )
     assert float(counted[0]["value"][1]) >= counted_before + 2
+
+
+def test_vigil_score_replays_what_the_collector_recorded(stack, tmp_path):
+    # A failed login logs a record with the request's trace id; wait until the collector wrote it.
+    requests.post(f"{DEMO}/login", json={"username": "nobody", "password": "wrong"}, timeout=5)
+
+    def failed_logins() -> list[dict]:
+        records = exported_log_records(stack.run_dir / "otlp-logs.jsonl", "vigil-demo")
+        return [r for r in records if r.get("traceId") and r["body"].get("stringValue") == "login failed"]
+
+    assert wait_for(failed_logins, bool, timeout=30), "the failed login was never logged"
+    # The collector's own file exporter output, complete lines only (it may be writing the last).
+    text = (stack.run_dir / "otlp-logs.jsonl").read_text()
+    recorded = tmp_path / "recorded.jsonl"
+    recorded.write_text(text[: text.rfind("\n") + 1])
+    lines = recorded.read_text().splitlines()
+    assert lines, "the stack has recorded no logs yet"
+
+    scored = tmp_path / "scored.jsonl"
+    result = subprocess.run(
+        [sys.executable, "-m", "vigil.processors.cli", "score", str(recorded), str(scored)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert f"{len(lines)} requests scored" in result.stderr and "0 lines skipped" in result.stderr
+
+    def trace_ids(docs: list[dict]) -> list[str]:
+        return [
+            r.get("traceId", "")
+            for doc in docs
+            for rl in doc["resourceLogs"]
+            for sl in rl["scopeLogs"]
+            for r in sl["logRecords"]
+            if {"key": "event.name", "value": {"stringValue": "vigil.threat"}} not in r.get("attributes", [])
+        ]
+
+    before = trace_ids([json.loads(line) for line in lines])
+    after = trace_ids([json.loads(line) for line in scored.read_text().splitlines()])
+    # Every record comes back, in order, with its trace id (events about them aside).
+    assert after == before and any(before)

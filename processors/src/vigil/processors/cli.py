@@ -9,6 +9,7 @@ command             what it does
                     and the demo app with its traffic; waits until each is healthy
 ``vigil down``      stops it
 ``vigil status``    reports each component's state, pid and endpoints (``--json`` for scripts)
+``vigil score``     scores recorded OTLP/JSON lines offline (:mod:`vigil.processors.replay`)
 ==================  ==========================================================================
 
 The command ships with ``vigil-processors`` (the sidecar's distribution) because every command
@@ -48,6 +49,23 @@ def _serve(args: argparse.Namespace) -> int:
     sidecar.start()
     sidecar.wait()
     return 0
+
+
+def _score(args: argparse.Namespace) -> int:
+    from vigil.processors.replay import replay
+    from vigil.processors.scoring import ScorerChain
+
+    chain = ScorerChain.from_names(name for name in args.scorers.split(",") if name)
+    source = sys.stdin if args.input == "-" else open(args.input, encoding="utf-8")
+    sink = sys.stdout if args.output == "-" else open(args.output, "w", encoding="utf-8")
+    with source, sink:
+        report = replay(source, sink, chain)
+    print(
+        f"vigil score: {report.scored} requests scored, {report.side_output} events written, "
+        f"{len(report.errors)} lines skipped",
+        file=sys.stderr,
+    )
+    return 1 if report.errors else 0
 
 
 def _up(args: argparse.Namespace) -> int:
@@ -90,6 +108,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--health-endpoint", help="HTTP health and metrics (default 127.0.0.1:13134)")
     serve.add_argument("--scorers", help="comma-separated scorer names, in order")
     serve.set_defaults(func=_serve)
+
+    score = commands.add_parser("score", help="score recorded OTLP/JSON lines offline")
+    score.add_argument(
+        "input", help="OTLP/JSON lines, as the collector's file exporter writes them (- for stdin)"
+    )
+    score.add_argument("output", help="where the scored lines go (- for stdout)")
+    score.add_argument("--scorers", default="threat", help="comma-separated scorer names (default: threat)")
+    score.set_defaults(func=_score)
 
     for name, func, text in (
         ("up", _up, "start the local stack"),
