@@ -2,15 +2,12 @@
 
 import shutil
 import socket
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from werkzeug.serving import make_server
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "demo"))
 
 from vigil_demo import database
 from vigil_demo.app import create_app
