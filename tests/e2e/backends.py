@@ -29,10 +29,10 @@ def wait_for(
     return value
 
 
-def jaeger_spans(service: str) -> list[dict]:
+def jaeger_spans(service: str, query_url: str = ENDPOINTS["jaeger"]["query"]) -> list[dict]:
     """Every span Jaeger holds for ``service``, each with its process's tags merged in."""
     reply = requests.get(
-        f"{ENDPOINTS['jaeger']['query']}/api/traces",
+        f"{query_url}/api/traces",
         params={"service": service, "limit": 100000, "lookback": "1h"},
         timeout=10,
     )

@@ -19,10 +19,13 @@ from vigil.processors.stack.runner import Stack
 HOST = "127.0.0.1"
 # Below the kernel's ephemeral range (32768-60999), where an outgoing connection could hold a port.
 PORTS = {"otlp": 21317, "http": 21318, "return": 21328, "health": 21133, "prom": 21889, "telemetry": 21888,
-         "sidecar": 21327, "sidecar_health": 21134}  # fmt: skip
+         "sidecar": 21327, "sidecar_health": 21134, "jaeger_otlp": 21417, "jaeger_http": 21418,
+         "jaeger_query": 21686, "jaeger_query_grpc": 21685, "jaeger_health": 21433,
+         "jaeger_metrics": 21469}  # fmt: skip
 ADDR = {name: f"{HOST}:{port}" for name, port in PORTS.items()}
 TELEMETRY = f"http://{ADDR['telemetry']}/metrics"
 SIDECAR_METRICS = f"http://{ADDR['sidecar_health']}/metrics"
+JAEGER_QUERY = f"http://{ADDR['jaeger_query']}"
 
 
 def counter(url: str, name: str, **labels: str) -> float:
@@ -42,9 +45,10 @@ def pipeline(
     overlays: Sequence[str] = (),
     collector_env: Mapping[str, str] | None = None,
     sidecar_env: Mapping[str, str] | None = None,
+    jaeger: bool = False,
 ) -> Iterator[Stack]:
     """Sidecar and collector (``collector-config/overlays/<name>.yaml`` merged over vigil.yaml),
-    healthy; stopped on the way out. There is no Jaeger: scored spans wait in the exporter queue."""
+    healthy; stopped on the way out. Without ``jaeger``, scored spans wait in the exporter queue."""
     configs = [REPO / "collector-config" / "vigil.yaml"]
     configs += [REPO / "collector-config" / "overlays" / f"{name}.yaml" for name in overlays]
     collector = Component(
@@ -58,7 +62,7 @@ def pipeline(
             "VIGIL_COLLECTOR_PROMETHEUS_ENDPOINT": ADDR["prom"],
             "VIGIL_COLLECTOR_TELEMETRY_PORT": str(PORTS["telemetry"]),
             "VIGIL_SIDECAR_ENDPOINT": ADDR["sidecar"],
-            "VIGIL_JAEGER_OTLP_ENDPOINT": f"{HOST}:{free_port()}",
+            "VIGIL_JAEGER_OTLP_ENDPOINT": ADDR["jaeger_otlp"] if jaeger else f"{HOST}:{free_port()}",
             "VIGIL_COLLECTOR_STORAGE_DIR": str(run_dir / "queues"),
             "VIGIL_LOG_EXPORT_PATH": str(run_dir / "logs.jsonl"),
             **(collector_env or {}),
@@ -83,7 +87,21 @@ def pipeline(
         health_url=f"http://{ADDR['sidecar_health']}/health/ready",
         started_url=f"http://{ADDR['sidecar_health']}/health/live",
     )
-    stack = Stack(run_dir, [sidecar, collector])
+    backend = Component(
+        "jaeger",
+        (binary("jaeger"), "--config", f"file:{REPO / 'backends' / 'jaeger.yaml'}"),
+        env={
+            "OTEL_SDK_DISABLED": "true",
+            "JAEGER_OTLP_GRPC_PORT": str(PORTS["jaeger_otlp"]),
+            "JAEGER_OTLP_HTTP_PORT": str(PORTS["jaeger_http"]),
+            "JAEGER_QUERY_PORT": str(PORTS["jaeger_query"]),
+            "JAEGER_QUERY_GRPC_PORT": str(PORTS["jaeger_query_grpc"]),
+            "JAEGER_HEALTH_PORT": str(PORTS["jaeger_health"]),
+            "JAEGER_METRICS_PORT": str(PORTS["jaeger_metrics"]),
+        },
+        health_url=f"http://{ADDR['jaeger_health']}/status",
+    )
+    stack = Stack(run_dir, [backend, sidecar, collector] if jaeger else [sidecar, collector])
     try:
         assert stack.up(timeout=60), f"the pipeline did not come up; logs in {stack.log_dir}"
         yield stack
