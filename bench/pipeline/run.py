@@ -64,12 +64,11 @@ from pathlib import Path
 
 import requests
 
-from vigil.processors.stack.components import COLLECTOR_FLAGS, Component, find_binary
+from vigil.processors.stack.components import COLLECTOR_FLAGS, Component, find_binary, jaeger_component
 from vigil.processors.stack.runner import Stack
 
 HOME = Path(__file__).resolve().parents[2]
 COLLECTOR_CONFIG = HOME / "collector-config" / "vigil.yaml"
-JAEGER_CONFIG = HOME / "backends" / "jaeger.yaml"
 PYTHON = sys.executable
 
 HOST = "127.0.0.1"
@@ -208,21 +207,9 @@ def components(mode: str, log_dir: Path, scorers: str | None) -> list[Component]
     """The pipeline's processes for ``mode``, in start order: Jaeger and the sidecar listen before
     the collector starts, since a refused first connection puts the collector's gRPC client into
     backoff, and its first exports then fail and wait for a retry (hundreds of milliseconds)."""
-    jaeger = Component(
-        "jaeger",
-        (find_binary("jaeger"), "--config", f"file:{JAEGER_CONFIG}"),
-        env={
-            # Jaeger's own SDK would export its traces to localhost:4317.
-            "OTEL_SDK_DISABLED": "true",
-            "OTEL_TRACES_EXPORTER": "none",
-            "JAEGER_OTLP_GRPC_PORT": str(PORTS["jaeger_otlp_grpc"]),
-            "JAEGER_OTLP_HTTP_PORT": str(PORTS["jaeger_otlp_http"]),
-            "JAEGER_QUERY_PORT": str(PORTS["jaeger_query"]),
-            "JAEGER_QUERY_GRPC_PORT": str(PORTS["jaeger_query_grpc"]),
-            "JAEGER_HEALTH_PORT": str(PORTS["jaeger_health"]),
-            "JAEGER_METRICS_PORT": str(PORTS["jaeger_metrics"]),
-        },
-        health_url=url("jaeger_health", "/status"),
+    jaeger = jaeger_component(
+        HOME,
+        {n.removeprefix("jaeger_"): port for n, port in PORTS.items() if n.startswith("jaeger_")},
     )
     collector_argv = (find_binary("otelcol-vigil"), "--config", str(COLLECTOR_CONFIG), *COLLECTOR_FLAGS)
     collector = Component(

@@ -13,13 +13,13 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.installed import REPO, binary
 from tests.ports import free_port
-from vigil.processors.stack.components import COLLECTOR_FLAGS, Component
+from vigil.processors.stack.components import COLLECTOR_FLAGS, Component, jaeger_component
 from vigil.processors.stack.runner import Stack
 
 HOST = "127.0.0.1"
 # Below the kernel's ephemeral range (32768-60999), where an outgoing connection could hold a port.
 PORTS = {"otlp": 21317, "http": 21318, "return": 21328, "health": 21133, "prom": 21889, "telemetry": 21888,
-         "sidecar": 21327, "sidecar_health": 21134, "jaeger_otlp": 21417, "jaeger_http": 21418,
+         "sidecar": 21327, "sidecar_health": 21134, "jaeger_otlp_grpc": 21417, "jaeger_otlp_http": 21418,
          "jaeger_query": 21686, "jaeger_query_grpc": 21685, "jaeger_health": 21433,
          "jaeger_metrics": 21469}  # fmt: skip
 ADDR = {name: f"{HOST}:{port}" for name, port in PORTS.items()}
@@ -62,7 +62,7 @@ def pipeline(
             "VIGIL_COLLECTOR_PROMETHEUS_ENDPOINT": ADDR["prom"],
             "VIGIL_COLLECTOR_TELEMETRY_PORT": str(PORTS["telemetry"]),
             "VIGIL_SIDECAR_ENDPOINT": ADDR["sidecar"],
-            "VIGIL_JAEGER_OTLP_ENDPOINT": ADDR["jaeger_otlp"] if jaeger else f"{HOST}:{free_port()}",
+            "VIGIL_JAEGER_OTLP_ENDPOINT": ADDR["jaeger_otlp_grpc"] if jaeger else f"{HOST}:{free_port()}",
             "VIGIL_COLLECTOR_STORAGE_DIR": str(run_dir / "queues"),
             "VIGIL_LOG_EXPORT_PATH": str(run_dir / "logs.jsonl"),
             **(collector_env or {}),
@@ -87,19 +87,9 @@ def pipeline(
         health_url=f"http://{ADDR['sidecar_health']}/health/ready",
         started_url=f"http://{ADDR['sidecar_health']}/health/live",
     )
-    backend = Component(
-        "jaeger",
-        (binary("jaeger"), "--config", f"file:{REPO / 'backends' / 'jaeger.yaml'}"),
-        env={
-            "OTEL_SDK_DISABLED": "true",
-            "JAEGER_OTLP_GRPC_PORT": str(PORTS["jaeger_otlp"]),
-            "JAEGER_OTLP_HTTP_PORT": str(PORTS["jaeger_http"]),
-            "JAEGER_QUERY_PORT": str(PORTS["jaeger_query"]),
-            "JAEGER_QUERY_GRPC_PORT": str(PORTS["jaeger_query_grpc"]),
-            "JAEGER_HEALTH_PORT": str(PORTS["jaeger_health"]),
-            "JAEGER_METRICS_PORT": str(PORTS["jaeger_metrics"]),
-        },
-        health_url=f"http://{ADDR['jaeger_health']}/status",
+    backend = jaeger_component(
+        REPO,
+        {n.removeprefix("jaeger_"): port for n, port in PORTS.items() if n.startswith("jaeger_")},
     )
     stack = Stack(run_dir, [backend, sidecar, collector] if jaeger else [sidecar, collector])
     try:

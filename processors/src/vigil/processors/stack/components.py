@@ -97,6 +97,43 @@ class Component:
     started_url: str | None = None
 
 
+# backends/jaeger.yaml reads each of its ports from one of these variables.
+JAEGER_PORT_VARIABLES = {
+    "otlp_grpc": "JAEGER_OTLP_GRPC_PORT",
+    "otlp_http": "JAEGER_OTLP_HTTP_PORT",
+    "query": "JAEGER_QUERY_PORT",
+    "query_grpc": "JAEGER_QUERY_GRPC_PORT",
+    "health": "JAEGER_HEALTH_PORT",
+    "metrics": "JAEGER_METRICS_PORT",
+}
+
+
+def jaeger_component(home: Path, ports: Mapping[str, int] | None = None) -> Component:
+    """Jaeger with backends/jaeger.yaml, on its default ports or on ``ports`` (keys of
+    :data:`JAEGER_PORT_VARIABLES`), as benchmarks and isolated tests run it beside the stack."""
+    env = {
+        # Jaeger's own SDK would export its traces to localhost:4317: into our pipeline.
+        "OTEL_SDK_DISABLED": "true",
+        "OTEL_TRACES_EXPORTER": "none",
+    }
+    if ports is None:
+        endpoints = ENDPOINTS["jaeger"]
+    else:
+        env |= {JAEGER_PORT_VARIABLES[name]: str(port) for name, port in ports.items()}
+        endpoints = {
+            "otlp_grpc": f"127.0.0.1:{ports['otlp_grpc']}",
+            "query": f"http://127.0.0.1:{ports['query']}",
+            "health": f"http://127.0.0.1:{ports['health']}/status",
+        }
+    return Component(
+        "jaeger",
+        (find_binary("jaeger"), "--config", f"file:{home / 'backends' / 'jaeger.yaml'}"),
+        env=env,
+        endpoints=endpoints,
+        health_url=endpoints["health"],
+    )
+
+
 def default_components(run_dir: Path, home: Path | None = None) -> list[Component]:
     """The stack in start order: backends first, then the pipeline, then the app and its users.
 
@@ -108,14 +145,7 @@ def default_components(run_dir: Path, home: Path | None = None) -> list[Componen
     instrument = str(Path(python).with_name("opentelemetry-instrument"))
     demo_env = {"PYTHONPATH": str(home / "demo")}
     return [
-        Component(
-            "jaeger",
-            (find_binary("jaeger"), "--config", f"file:{home / 'backends' / 'jaeger.yaml'}"),
-            # Jaeger's own SDK would export its traces to localhost:4317: into our pipeline.
-            env={"OTEL_SDK_DISABLED": "true", "OTEL_TRACES_EXPORTER": "none"},
-            endpoints=ENDPOINTS["jaeger"],
-            health_url=ENDPOINTS["jaeger"]["health"],
-        ),
+        jaeger_component(home),
         Component(
             "prometheus",
             (
