@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
+
+from vigil.instrumentation.cgroup import ProcessCgroup
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -16,3 +19,22 @@ POD_UID = "6b3c5a2e-8f1d-4c7b-9a0e-2d4f6b8a1c3e"
 
 def cgroup_root(name: str) -> Path:
     return FIXTURES / "cgroup" / name
+
+
+def cgroup_dir(name: str, controller: str) -> str:
+    """Where tree ``name`` keeps the process's files for ``controller``, relative to the tree."""
+    directory = ProcessCgroup(cgroup_root(name)).directory(controller)
+    assert directory is not None, f"{name} has no {controller} controller"
+    return str(directory.relative_to(cgroup_root(name)))
+
+
+def copy_tree(name: str, destination: Path) -> Path:
+    """A writable copy of cgroup tree ``name`` under ``destination``, for tests that change files."""
+    return Path(shutil.copytree(cgroup_root(name), destination / name, symlinks=True))
+
+
+def write(root: Path, relative: str, text: str) -> None:
+    """Replace (or create) the file ``relative`` under ``root``."""
+    path = root / relative
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)

@@ -17,8 +17,11 @@ from vigil.instrumentation.cgroup import (
     ProcessCgroup,
     container_id_from_cgroup,
     container_id_from_mountinfo,
+    parse_blkio,
+    parse_io_stat,
     parse_mountinfo,
     parse_proc_cgroup,
+    read_keyed,
 )
 
 MIB = 1024 * 1024
@@ -118,6 +121,21 @@ def test_parsers_skip_malformed_lines_and_unescape_paths():
         "36 35 98:0 /my\\040dir /mnt/with\\040space rw,noatime master:1 - ext3 /dev/root rw\n"
     )
     assert (mount.root, mount.mount_point, mount.fs_type) == ("/my dir", "/mnt/with space", "ext3")
+
+
+def test_statistics_file_formats(tmp_path):
+    stat = tmp_path / "cpu.stat"
+    stat.write_text("usage_usec 10\nnr_periods 2\nsome thing\nbad x\nnegative -1\n\n")
+    assert read_keyed(stat) == {"usage_usec": 10, "nr_periods": 2, "negative": -1}
+    assert read_keyed(tmp_path / "missing") is None
+    assert parse_io_stat("8:0 rbytes=1 wbytes=2 rios=x\n\n253:1 rbytes=3\nlonely\n") == {
+        "8:0": {"rbytes": 1, "wbytes": 2},
+        "253:1": {"rbytes": 3},
+    }
+    assert parse_blkio("8:0 Read 5\n8:0 Write 6\n8:16 Read 7\nTotal 18\n") == {
+        "8:0": {"read": 5, "write": 6},
+        "8:16": {"read": 7},
+    }
 
 
 def test_this_machine_is_read_without_error():

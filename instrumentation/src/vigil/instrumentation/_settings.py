@@ -28,3 +28,15 @@ def positive_seconds(name: str, default: float) -> float:
 def text(name: str, default: str) -> str:
     """The value of ``name``, or ``default`` when it is unset or blank."""
     return os.environ.get(name, "").strip() or default
+
+
+def flag(name: str) -> bool | None:
+    """``True`` for ``true``, ``False`` for ``false`` (any case), ``None`` when unset or blank, so the
+    caller decides; anything else is ``None`` with a warning."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return None
+    if raw.lower() in ("true", "false"):
+        return raw.lower() == "true"
+    _logger.warning("%s=%r is neither true nor false; using the default", name, raw)
+    return None

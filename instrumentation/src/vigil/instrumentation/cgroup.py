@@ -15,7 +15,12 @@ What it answers:
 - the CPU quota and memory limit that apply (:meth:`ProcessCgroup.cpu_limit`,
   :meth:`ProcessCgroup.memory_limit`): v1 ``cpu.cfs_quota_us`` / ``cpu.cfs_period_us`` and
   ``memory.limit_in_bytes``, v2 ``cpu.max`` and ``memory.max``, the tightest of the process's cgroup
-  and its ancestors up to the mount point.
+  and its ancestors up to the mount point;
+- the kernel's formats of the statistics files in those directories: flat keyed (``cpu.stat``,
+  ``memory.stat``, ``memory.events``, v1 ``memory.oom_control``; :func:`read_keyed`), v2 nested keyed
+  ``io.stat`` (:func:`parse_io_stat`) and v1 ``blkio`` byte counters (:func:`parse_blkio`). Which
+  file holds what on v1 and v2 is the business of the container metrics
+  (:mod:`vigil.instrumentation.metrics.container`).
 
 Every file is read under ``root`` (default ``/``), so tests point it at fixture trees (the pattern of
 the Prometheus client's ``proc=`` parameter). Nothing here raises for a missing or unreadable file:
@@ -159,8 +164,8 @@ class ProcessCgroup:
     def __init__(self, root: Path | str = "/", pid: int | str = "self") -> None:
         self.root = Path(root)
         proc = self.root / "proc" / str(pid)
-        self.lines = parse_proc_cgroup(_read(proc / "cgroup") or "")
-        self.mounts = parse_mountinfo(_read(proc / "mountinfo") or "")
+        self.lines = parse_proc_cgroup(read_text(proc / "cgroup") or "")
+        self.mounts = parse_mountinfo(read_text(proc / "mountinfo") or "")
 
     def container_id(self) -> ContainerId | None:
         """The container this process runs in, or ``None`` (not in one, or not discoverable)."""
@@ -212,7 +217,7 @@ class ProcessCgroup:
         mount_point, mount_root = (mount.mount_point, mount.root) if mount else ("/sys/fs/cgroup", "/")
         base = self._under_root(mount_point)
         # On hybrid hosts the v2 hierarchy exists but holds no controllers (they are all on v1).
-        available = (_read(base / "cgroup.controllers") or "").split()
+        available = (read_text(base / "cgroup.controllers") or "").split()
         if controller not in available:
             return None
         return 2, self._chain(mount_point, mount_root, unified.path)
@@ -250,27 +255,70 @@ def _unescape(field: str) -> str:
     return _MOUNTINFO_ESCAPE.sub(lambda match: chr(int(match[1], 8)), field)
 
 
-def _read(path: Path) -> str | None:
+def read_text(path: Path) -> str | None:
+    """The content of ``path``, or ``None`` if it cannot be read."""
     try:
         return path.read_text(encoding="utf-8", errors="replace")
     except OSError:
         return None
 
 
-def _read_int(path: Path) -> int | None:
-    text = (_read(path) or "").strip()
+def read_int(path: Path) -> int | None:
+    """The integer that is the whole content of ``path`` (e.g. ``memory.current``), or ``None``."""
+    text = (read_text(path) or "").strip()
     try:
         return int(text)
     except ValueError:
         return None
 
 
+def read_keyed(path: Path) -> dict[str, int] | None:
+    """A flat-keyed file, one ``key value`` pair per line, or ``None`` if it cannot be read. Pairs
+    whose value is not an integer are left out."""
+    text = read_text(path)
+    if text is None:
+        return None
+    values = {}
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) == 2 and fields[1].lstrip("-").isdigit():
+            values[fields[0]] = int(fields[1])
+    return values
+
+
+def parse_io_stat(text: str) -> dict[str, dict[str, int]]:
+    """v2 ``io.stat``: ``{"8:0": {"rbytes": ..., "wbytes": ..., ...}}``, one entry per device line
+    (``8:0 rbytes=1 wbytes=2 rios=3 ...``)."""
+    devices: dict[str, dict[str, int]] = {}
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) < 2:
+            continue
+        counters = devices.setdefault(fields[0], {})
+        for pair in fields[1:]:
+            key, _, value = pair.partition("=")
+            if value.isdigit():
+                counters[key] = int(value)
+    return devices
+
+
+def parse_blkio(text: str) -> dict[str, dict[str, int]]:
+    """v1 ``blkio.*io_service_bytes*``: ``{"8:0": {"read": ..., "write": ..., ...}}`` from lines
+    ``8:0 Read 123``; the closing ``Total n`` line (all devices) is left out."""
+    devices: dict[str, dict[str, int]] = {}
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) == 3 and fields[2].isdigit():
+            devices.setdefault(fields[0], {})[fields[1].lower()] = int(fields[2])
+    return devices
+
+
 def _cpu_limit(version: int, directory: Path) -> float | None:
     if version == 1:
-        quota = _read_int(directory / "cpu.cfs_quota_us")
-        period = _read_int(directory / "cpu.cfs_period_us")
+        quota = read_int(directory / "cpu.cfs_quota_us")
+        period = read_int(directory / "cpu.cfs_period_us")
     else:
-        fields = (_read(directory / "cpu.max") or "").split()
+        fields = (read_text(directory / "cpu.max") or "").split()
         quota = int(fields[0]) if len(fields) == 2 and fields[0].isdigit() else None
         period = int(fields[1]) if len(fields) == 2 and fields[1].isdigit() else None
     return quota / period if quota is not None and quota > 0 and period else None
@@ -278,9 +326,9 @@ def _cpu_limit(version: int, directory: Path) -> float | None:
 
 def _memory_limit(version: int, directory: Path) -> int | None:
     if version == 1:
-        limit = _read_int(directory / "memory.limit_in_bytes")
+        limit = read_int(directory / "memory.limit_in_bytes")
         if limit is not None and limit >= _V1_UNLIMITED_BYTES:
             return None
     else:
-        limit = _read_int(directory / "memory.max")  # "max" reads as None
+        limit = read_int(directory / "memory.max")  # "max" reads as None
     return limit if limit is not None and limit > 0 else None

@@ -10,9 +10,15 @@ It is the SDK's own configurator (exporters, processors, providers and the resou
   ``OTEL_RESOURCE_ATTRIBUTES`` sets them.
 - A bounded exit (:mod:`vigil.instrumentation.shutdown`): the last telemetry is flushed within
   ``VIGIL_SHUTDOWN_TIMEOUT`` seconds, so a collector that is down never hangs the app's exit.
+- The ``container.*`` metrics of the process's cgroup on the meter provider it has just set up, in a
+  container or a limited cgroup unless ``VIGIL_CONTAINER_METRICS`` says otherwise
+  (:mod:`vigil.instrumentation.metrics.container`). The system and process metrics are an
+  instrumentation, loaded after the configurator (:mod:`vigil.instrumentation.metrics.system`).
 """
 
 from __future__ import annotations
+
+import logging
 
 from opentelemetry.sdk._configuration import _OTelSDKConfigurator
 from opentelemetry.sdk.resources import OTELResourceDetector
@@ -21,7 +27,10 @@ from vigil.instrumentation import __version__
 from vigil.instrumentation._settings import positive_seconds
 from vigil.instrumentation.distro import DISTRO_NAME, apply_defaults
 from vigil.instrumentation.environment_variables import VIGIL_SHUTDOWN_TIMEOUT
+from vigil.instrumentation.metrics.container import install_container_metrics
 from vigil.instrumentation.shutdown import install_bounded_exit
+
+_logger = logging.getLogger(__name__)
 
 DEFAULT_SHUTDOWN_TIMEOUT = 3.0
 
@@ -37,3 +46,9 @@ class VigilConfigurator(_OTelSDKConfigurator):
                 resource_attributes.setdefault(key, value)
         super()._configure(resource_attributes=resource_attributes, **kwargs)
         install_bounded_exit(positive_seconds(VIGIL_SHUTDOWN_TIMEOUT, DEFAULT_SHUTDOWN_TIMEOUT))
+        try:
+            install_container_metrics()
+        except Exception:
+            # The readers answer None for what they cannot read; whatever else goes wrong must cost
+            # the application its container metrics, not its start.
+            _logger.warning("Container metrics are not collected", exc_info=True)

@@ -18,6 +18,11 @@ Before the SDK is configured, Vigil fills in these variables where they are unse
   :mod:`vigil.instrumentation.resources`)
 - ``OTEL_PYTHON_CONFIGURATOR``: ``vigil``
 
+Metrics of the process and its surroundings are on: the system and process metrics of
+``opentelemetry-instrumentation-system-metrics``, which this distro loads with Vigil's configuration
+(:mod:`vigil.instrumentation.metrics.system`), and, in a container or a cgroup with limits, the
+``container.*`` metrics (:mod:`vigil.instrumentation.metrics.container`).
+
 Anything set in the environment wins. In particular, a user who sets
 ``OTEL_EXPERIMENTAL_RESOURCE_DETECTORS`` gets exactly the detectors named there: add Vigil's names to
 keep them. The configurator applies the same defaults, so they hold whichever distro ran.
@@ -45,8 +50,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import MutableMapping
+from importlib.metadata import EntryPoint
 
 from opentelemetry.instrumentation.distro import BaseDistro
+
+from vigil.instrumentation.metrics import system
 
 DISTRO_NAME = "vigil"
 """The name of Vigil's distro and configurator entry points, and ``telemetry.distro.name``."""
@@ -84,3 +92,11 @@ class VigilDistro(BaseDistro):
 
     def _configure(self, **kwargs: object) -> None:
         apply_defaults()
+
+    def load_instrumentor(self, entry_point: EntryPoint, **kwargs: object) -> None:
+        """Every instrumentation as ``opentelemetry-instrument`` would load it, except the system
+        metrics, which get Vigil's configuration."""
+        if entry_point.name == system.ENTRY_POINT:
+            system.instrument_system_metrics(entry_point.load(), **kwargs)
+        else:
+            super().load_instrumentor(entry_point, **kwargs)

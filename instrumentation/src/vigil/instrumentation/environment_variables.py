@@ -35,3 +35,16 @@ the files ``name``, ``namespace``, ``uid``, ``node_name`` and ``labels`` there w
 is optional; environment variables such as ``K8S_POD_NAME`` win over files). Default:
 ``/etc/podinfo``.
 """
+
+VIGIL_CONTAINER_METRICS = "VIGIL_CONTAINER_METRICS"
+"""
+.. envvar:: VIGIL_CONTAINER_METRICS
+
+``true`` or ``false``: whether to export the ``container.*`` metrics of the process's cgroup (CPU
+time, usage and throttling, memory usage and limit, OOM kills, disk and network I/O; see
+:mod:`vigil.instrumentation.metrics.container`). Default: on when the process runs in a container or
+in a cgroup with a CPU quota or memory limit, off elsewhere (on a host without limits they would
+repeat the system metrics). ``true`` exports them in any cgroup, as far as the kernel exposes them.
+The system and process metrics are switched off the standard way,
+``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS=system_metrics``.
+"""

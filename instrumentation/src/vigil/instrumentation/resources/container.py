@@ -16,7 +16,8 @@ The semantic conventions have no resource attributes for cgroup limits (only the
 ``k8s.container.cpu.limit`` and ``k8s.container.memory.limit`` metrics, in the same units), hence the
 ``vigil.`` namespace. The limits are those of the process's cgroup, so they are reported for a
 systemd service with ``CPUQuota=`` or ``MemoryMax=`` too, not only in containers. They are read once
-at start-up; the system metrics follow changes.
+at start-up; the metrics ``container.cpu.limit`` and ``container.memory.limit`` follow changes
+(:mod:`vigil.instrumentation.metrics.container`).
 
 Not done yet: ``container.name``, ``container.image.name`` and ``container.image.tags`` from the Docker
 API. Inside a container the Docker socket is rarely mounted, so they will come from the Docker
