@@ -11,6 +11,8 @@ Modules:
 - ``accounts``, ``catalog``, ``recommendations``, ``inventory``, ``admin``: the endpoints,
   and ``context``, what they share during a request.
 - ``database``, ``seed``, ``passwords``: the sqlite database and its initial content.
+- ``faults``: fault injection (latency, errors, a slow database, CPU contention) and its
+  ``/_faults`` control endpoint, for testing anomaly detection.
 - ``traffic``: the traffic generator, ``python -m vigil_demo.traffic``.
 - ``loopback``: the check that keeps the app and the generator on this machine.
 """

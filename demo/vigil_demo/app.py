@@ -2,8 +2,10 @@
 
 ``create_app(settings)`` creates and seeds the database if needed, and returns the app with
 every endpoint registered. Errors, including unknown routes and crashes, answer JSON
-``{"error": "<description>"}`` with the matching status code. Serve it with
-``python -m vigil_demo`` (see ``__main__``); tests use ``create_app(...).test_client()``.
+``{"error": "<description>"}`` with the matching status code. The faults of
+``VIGIL_DEMO_FAULTS`` are active from the start, and ``/_faults`` changes them (see ``faults``).
+Serve it with ``python -m vigil_demo`` (see ``__main__``); tests use
+``create_app(...).test_client()``.
 """
 
 import json
@@ -11,7 +13,7 @@ import json
 from flask import Flask, Response
 from werkzeug.exceptions import HTTPException
 
-from vigil_demo import accounts, admin, catalog, context, database, inventory, recommendations
+from vigil_demo import accounts, admin, catalog, context, database, faults, inventory, recommendations
 from vigil_demo.settings import Settings
 
 
@@ -25,6 +27,8 @@ def create_app(settings: Settings) -> Flask:
     app.add_url_rule("/healthz", view_func=_healthz)
     for blueprint in (accounts.bp, catalog.bp, recommendations.bp, inventory.bp, admin.bp):
         app.register_blueprint(blueprint)
+    # Last: the faults' routes are checked against the routes registered above.
+    faults.install(app, settings.faults)
     return app
 
 

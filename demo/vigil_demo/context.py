@@ -10,7 +10,7 @@ import sqlite3
 
 from flask import current_app, g
 
-from vigil_demo import database
+from vigil_demo import database, faults
 from vigil_demo.settings import Settings
 
 SETTINGS_KEY = "VIGIL_DEMO_SETTINGS"
@@ -29,7 +29,9 @@ def db() -> sqlite3.Connection:
     # One connection per request: the server is threaded, and a sqlite3 connection belongs to
     # the thread that opened it.
     if "db" not in g:
-        g.db = database.connect(settings().db_path)
+        # Every statement passes by the fault registry, which slows it when a slow_db fault is on.
+        slow_db_hook = faults.registry(current_app).before_statement
+        g.db = database.connect(settings().db_path, on_statement=slow_db_hook)
     return g.db
 
 

@@ -3,10 +3,13 @@
 Everything goes through the standard library's ``sqlite3`` and through cursors, which is
 what the OpenTelemetry sqlite3 instrumentation traces: each statement becomes a span whose
 ``db.statement`` is the SQL text. (``Connection.execute`` would bypass the instrumentation.)
+
+A connection can call back as each statement starts running (see :func:`connect`), which is
+how the ``slow_db`` fault (see ``faults``) slows every query inside its span.
 """
 
 import sqlite3
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from vigil_demo.seed import seed
@@ -30,11 +33,20 @@ CREATE TABLE items (
 Params = Sequence[Any] | Mapping[str, Any]
 
 
-def connect(path: str) -> sqlite3.Connection:
-    """A connection to the database at ``path`` whose rows read as mappings."""
+def connect(path: str, *, on_statement: Callable[[str], None] | None = None) -> sqlite3.Connection:
+    """A connection to the database at ``path`` whose rows read as mappings.
+
+    ``on_statement``, if given, is called with each statement's SQL (parameters filled in) as
+    the statement starts running: within ``cursor.execute``, so within the statement's span.
+    Exceptions it raises are ignored.
+    """
     # Looked up on the module at call time, so that it is the instrumented connect.
     connection = sqlite3.connect(path)
     connection.row_factory = sqlite3.Row
+    if on_statement is not None:
+        # sqlite's statement trace fires from the first step of the statement, which
+        # cursor.execute takes itself; a sleep before calling execute would land outside the span.
+        connection.set_trace_callback(on_statement)
     return connection
 
 

@@ -9,6 +9,7 @@ docstring names the variable and its default:
 ``VIGIL_DEMO_DB``           sqlite database file, ``<temp dir>/vigil-demo.sqlite3``
 ``VIGIL_DEMO_ADMIN_TOKEN``  bearer token of the ``/admin`` endpoints, ``demo-admin-token``
 ``VIGIL_DEMO_UPSTREAM``     base URL of the stock service, the app's own address
+``VIGIL_DEMO_FAULTS``       faults to inject from the start, none
 ==========================  =================================================
 """
 
@@ -19,6 +20,7 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from vigil_demo.faults import Fault, parse_faults
 from vigil_demo.loopback import is_loopback
 
 DEFAULT_ADMIN_TOKEN = "demo-admin-token"
@@ -51,6 +53,13 @@ class Settings:
     """``VIGIL_DEMO_UPSTREAM``: base URL of the stock service ``/recommendations`` calls,
     default the app's own address (see :attr:`upstream_url`)."""
 
+    faults: tuple[Fault, ...] = ()
+    """``VIGIL_DEMO_FAULTS``: faults active from start-up, default none. For testing anomaly
+    detection only: comma-separated ``kind:route:value`` (``latency`` in ms, ``error`` as a
+    fraction of requests) and ``kind:value`` (``slow_db`` in ms, ``cpu`` in busy threads), e.g.
+    ``"latency:/items:300,error:/search:0.5,slow_db:200,cpu:1"``. See ``faults``, which also
+    explains how to change them at run time. A malformed value is refused with ValueError."""
+
     def __post_init__(self) -> None:
         if not is_loopback(self.host):
             raise ValueError(f"VIGIL_DEMO_HOST must be a loopback address, not {self.host!r}")
@@ -78,4 +87,5 @@ class Settings:
             db_path=environ.get("VIGIL_DEMO_DB", cls.db_path),
             admin_token=environ.get("VIGIL_DEMO_ADMIN_TOKEN", cls.admin_token),
             upstream=environ.get("VIGIL_DEMO_UPSTREAM") or None,
+            faults=parse_faults(environ.get("VIGIL_DEMO_FAULTS", "")),
         )
