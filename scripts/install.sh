@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install everything the Vigil stack and its tests need, idempotently:
-#   - Debian packages: prometheus (with promtool), docker-compose (for the compose config check);
+#   - Debian packages: prometheus (with promtool), prometheus-alertmanager (with amtool),
+#     docker-compose (for the compose config check);
 #   - the Python environment .venv with both Vigil distributions (editable) and the dev tools;
 #   - otelcol-vigil (otelcol/build.sh), Jaeger v2 and telemetrygen, built from Go modules into
 #     $VIGIL_CACHE_DIR/bin (default ~/.cache/vigil/bin), outside the repository.
@@ -25,11 +26,14 @@ as_root() { if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo "$@"; fi; }
 install_debian_packages() {
   local missing=()
   command -v prometheus >/dev/null && command -v promtool >/dev/null || missing+=(prometheus)
+  # Debian names the Alertmanager binary prometheus-alertmanager; amtool comes with it.
+  command -v prometheus-alertmanager >/dev/null && command -v amtool >/dev/null \
+    || missing+=(prometheus-alertmanager)
   command -v docker-compose >/dev/null || missing+=(docker-compose)
   [[ ${#missing[@]} -eq 0 ]] && return
   say "installing Debian packages: ${missing[*]}"
-  # Keep packaged services (prometheus, dockerd) from starting on the host: the stack starts
-  # what it needs itself, on loopback.
+  # Keep packaged services (prometheus, alertmanager, dockerd) from starting on the host: the
+  # stack starts what it needs itself, on loopback.
   if [[ ! -f /usr/sbin/policy-rc.d ]]; then
     printf '#!/bin/sh\nexit 101\n' | as_root tee /usr/sbin/policy-rc.d >/dev/null
     as_root chmod +x /usr/sbin/policy-rc.d

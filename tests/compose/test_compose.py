@@ -32,7 +32,9 @@ def compose() -> dict:
 
 
 def test_compose_has_the_stack_topology(compose):
-    assert {"collector", "sidecar", "jaeger", "prometheus", "grafana"} <= set(compose["services"])
+    assert {"collector", "sidecar", "jaeger", "prometheus", "alertmanager", "grafana"} <= set(
+        compose["services"]
+    )
 
 
 def _mounted(service: dict, container_path: str) -> str:
@@ -65,6 +67,9 @@ def test_backends_use_the_same_files_as_the_local_stack(compose, tmp_path):
     prometheus = compose["services"]["prometheus"]
     flag = next(a for a in prometheus["command"] if a.startswith("--config.file="))
     assert _mounted(prometheus, flag.split("=", 1)[1]) in local["prometheus"]
+    alertmanager = compose["services"]["alertmanager"]
+    flag = next(a for a in alertmanager["command"] if a.startswith("--config.file="))
+    assert _mounted(alertmanager, flag.split("=", 1)[1]) in local["alertmanager"]
 
 
 def test_every_service_shares_the_host_loopback(compose):

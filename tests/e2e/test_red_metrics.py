@@ -51,13 +51,14 @@ def test_the_alert_rules_are_loaded_and_evaluate_cleanly(stack):
     def evaluated(found: list[dict]) -> bool:
         # Prometheus reports a rule never evaluated yet with a zero time (year 0001).
         rules = [rule for group in found for rule in group["rules"]]
-        return len(found) == 4 and all(not rule["lastEvaluation"].startswith("0001") for rule in rules)
+        return len(found) == 5 and all(not rule["lastEvaluation"].startswith("0001") for rule in rules)
 
     loaded = wait_for(groups, evaluated, timeout=30)
     assert {g["name"] for g in loaded} == {
         "vigil-red-recording",
         "vigil-red-alerts",
         "vigil-threats",
+        "vigil-anomalies",
         "vigil-pipeline",
     }
     assert all(rule["health"] == "ok" for g in loaded for rule in g["rules"])

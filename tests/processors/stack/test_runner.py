@@ -78,4 +78,4 @@ def test_a_component_that_dies_fails_up_and_shows_its_log(tmp_path, capsys):
     stack = Stack(tmp_path, [broken])
     assert stack.up(timeout=10) is False
     out = capsys.readouterr().out
-    assert "collector   NOT healthy" in out and "bad config: no receivers" in out
+    assert "collector    NOT healthy" in out and "bad config: no receivers" in out

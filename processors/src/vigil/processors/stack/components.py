@@ -4,7 +4,8 @@
 component      listens on (loopback)                                 healthy when
 =============  ====================================================  ===========================
 jaeger         OTLP 14317/14318, query API and UI 16686              ``:14133/status`` answers
-prometheus     9090                                                  ``:9090/-/ready`` answers
+alertmanager   9093 (API and UI; no cluster port)                    ``:9093/-/ready`` answers
+prometheus     9090 (sends alerts to alertmanager)                   ``:9090/-/ready`` answers
 sidecar        OTLP 4327, health and metrics 13134                   ``:13134/health/ready``
 collector      OTLP 4317/4318, return 4328, metrics 8889/8888        ``:13133/`` answers
 demo           8000 (run under ``opentelemetry-instrument``)         ``:8000/healthz`` answers
@@ -12,7 +13,8 @@ traffic        - (ordinary users against the demo, for one hour)     its process
 =============  ====================================================  ===========================
 
 Binaries come from ``scripts/install.sh``: ``otelcol-vigil``, ``jaeger`` and ``telemetrygen`` in
-``$VIGIL_CACHE_DIR/bin`` (default ``~/.cache/vigil/bin``), ``prometheus`` from Debian's package.
+``$VIGIL_CACHE_DIR/bin`` (default ``~/.cache/vigil/bin``), ``prometheus`` and
+``prometheus-alertmanager`` from Debian's packages.
 Configuration files come from the Vigil checkout (``$VIGIL_HOME``, else found from this file).
 """
 
@@ -31,6 +33,7 @@ ENDPOINTS: Mapping[str, Mapping[str, str]] = {
         "query": "http://127.0.0.1:16686",
         "health": "http://127.0.0.1:14133/status",
     },
+    "alertmanager": {"http": "http://127.0.0.1:9093", "health": "http://127.0.0.1:9093/-/ready"},
     "prometheus": {"query": "http://127.0.0.1:9090", "health": "http://127.0.0.1:9090/-/ready"},
     "collector": {
         "otlp_grpc": "127.0.0.1:4317",
@@ -134,6 +137,28 @@ def jaeger_component(home: Path, ports: Mapping[str, int] | None = None) -> Comp
     )
 
 
+def alertmanager_component(run_dir: Path, config: Path, port: int | None = None) -> Component:
+    """Debian's Alertmanager with ``config`` (the stack's is backends/alertmanager.yml), its
+    notification log and silences in ``run_dir/alertmanager``, on 9093 or on ``port``."""
+    endpoints = ENDPOINTS["alertmanager"]
+    if port is not None:
+        endpoints = {"http": f"http://127.0.0.1:{port}", "health": f"http://127.0.0.1:{port}/-/ready"}
+    return Component(
+        "alertmanager",
+        (
+            find_binary("prometheus-alertmanager"),
+            f"--config.file={config}",
+            f"--storage.path={run_dir / 'alertmanager'}",
+            f"--web.listen-address={endpoints['http'].removeprefix('http://')}",
+            # One instance, no high-availability peers: an empty address turns the gossip off, which
+            # would otherwise listen on 0.0.0.0:9094.
+            "--cluster.listen-address=",
+        ),
+        endpoints=endpoints,
+        health_url=endpoints["health"],
+    )
+
+
 def default_components(run_dir: Path, home: Path | None = None) -> list[Component]:
     """The stack in start order: backends first, then the pipeline, then the app and its users.
 
@@ -146,6 +171,8 @@ def default_components(run_dir: Path, home: Path | None = None) -> list[Componen
     demo_env = {"PYTHONPATH": str(home / "demo")}
     return [
         jaeger_component(home),
+        # Before Prometheus, which sends it the alerts of its first rule evaluation.
+        alertmanager_component(run_dir, home / "backends" / "alertmanager.yml"),
         Component(
             "prometheus",
             (
@@ -163,9 +190,15 @@ def default_components(run_dir: Path, home: Path | None = None) -> list[Componen
         Component(
             "sidecar",
             (python, "-m", "vigil.processors.cli", "serve"),
-            # The stack shows what Vigil finds: the threat scorer is on (the sidecar's own default
-            # is no scorer, forwarding byte for byte). An explicit VIGIL_SIDECAR_SCORERS wins.
-            env={"VIGIL_SIDECAR_SCORERS": os.environ.get("VIGIL_SIDECAR_SCORERS", "threat")},
+            # The stack shows what Vigil finds: the threat and anomaly scorers are on (the
+            # sidecar's own default is no scorer, forwarding byte for byte), the anomaly
+            # baselines kept in the run directory across restarts. Explicit variables win.
+            env={
+                "VIGIL_SIDECAR_SCORERS": os.environ.get("VIGIL_SIDECAR_SCORERS", "threat,anomaly"),
+                "VIGIL_ANOMALY_STATE_DIR": os.environ.get(
+                    "VIGIL_ANOMALY_STATE_DIR", str(run_dir / "anomaly-state")
+                ),
+            },
             endpoints=ENDPOINTS["sidecar"],
             health_url=ENDPOINTS["sidecar"]["health"],
             started_url=ENDPOINTS["sidecar"]["live"],

@@ -152,11 +152,11 @@ class Stack:
             if not self._wait(component, component.health_url, deadline):
                 return self._report_failure(component, timeout)
             how = "started" if started[component.name] else "already running"
-            self._say(f"  {component.name:<11} healthy ({how}, pid {self.pid(component)})")
+            self._say(f"  {component.name:<12} healthy ({how}, pid {self.pid(component)})")
         return True
 
     def _report_failure(self, component: Component, timeout: float) -> bool:
-        self._say(f"  {component.name:<11} NOT healthy after {timeout:.0f} s; its log ends:")
+        self._say(f"  {component.name:<12} NOT healthy after {timeout:.0f} s; its log ends:")
         self._say(self._log_tail(component))
         return False
 
@@ -171,7 +171,7 @@ class Stack:
                     time.sleep(0.1)
                 if _alive(pid):
                     os.killpg(pid, signal.SIGKILL)
-                self._say(f"  {component.name:<11} stopped (pid {pid})")
+                self._say(f"  {component.name:<12} stopped (pid {pid})")
             self._pid_file(component).unlink(missing_ok=True)
 
     def status(self) -> dict[str, object]:
@@ -193,10 +193,11 @@ class Stack:
         lines = [f"Vigil stack (run directory {self.run_dir}):"]
         for name, info in self.status()["components"].items():  # type: ignore[union-attr]
             endpoints = ", ".join(f"{k} {v}" for k, v in info["endpoints"].items() if k != "health")
-            lines.append(f"  {name:<11} {info['state']:<9} {endpoints}")
+            lines.append(f"  {name:<12} {info['state']:<9} {endpoints}")
         lines += [
             "Traces: Jaeger API http://127.0.0.1:16686/api/traces?service=vigil-demo",
             "Metrics: Prometheus http://127.0.0.1:9090 ; logs: " + str(self.run_dir / "otlp-logs.jsonl"),
+            "Alerts: Alertmanager http://127.0.0.1:9093 ; webhook receivers in backends/alertmanager.yml",
             "Stop with: vigil down",
         ]
         return "\n".join(lines)
