@@ -50,6 +50,21 @@ def tags(span: dict) -> dict:
     return {t["key"]: t["value"] for t in span["tags"]}
 
 
+def traces_by_marker(spans: list[dict], markers: list[str]) -> dict[str, list[dict]]:
+    """The spans of each request's trace, found by the marker in its server span's target."""
+    by_trace: dict[str, list[dict]] = {}
+    for span in spans:
+        by_trace.setdefault(span["traceID"], []).append(span)
+    found = {}
+    for trace in by_trace.values():
+        for span in trace:
+            target = str(tags(span).get("http.target", "")) + str(tags(span).get("url.query", ""))
+            for marker in markers:
+                if marker in target:
+                    found[marker] = trace
+    return found
+
+
 def prometheus_query(query: str) -> list[dict]:
     reply = requests.get(
         f"{ENDPOINTS['prometheus']['query']}/api/v1/query", params={"query": query}, timeout=10

@@ -13,7 +13,14 @@ import uuid
 import pytest
 import requests
 
-from tests.e2e.backends import exported_log_records, jaeger_spans, prometheus_query, tags, wait_for
+from tests.e2e.backends import (
+    exported_log_records,
+    jaeger_spans,
+    prometheus_query,
+    tags,
+    traces_by_marker,
+    wait_for,
+)
 from vigil.processors.stack.components import ENDPOINTS
 
 pytestmark = pytest.mark.stack
@@ -35,21 +42,6 @@ LOOK_ALIKES = ["O'Brien's lamp", "select the best option", "rock & roll", "50% o
 def get(path: str, query: str, marker: str, agent: str) -> None:
     params = {"q": query, "ref": marker}
     requests.get(f"{DEMO}{path}", params=params, headers={"User-Agent": agent}, timeout=5)
-
-
-def traces_by_marker(spans: list[dict], markers: list[str]) -> dict[str, list[dict]]:
-    """The spans of each request's trace, found by the marker in its server span's target."""
-    by_trace: dict[str, list[dict]] = {}
-    for span in spans:
-        by_trace.setdefault(span["traceID"], []).append(span)
-    found = {}
-    for trace in by_trace.values():
-        for span in trace:
-            target = str(tags(span).get("http.target", "")) + str(tags(span).get("url.query", ""))
-            for marker in markers:
-                if marker in target:
-                    found[marker] = trace
-    return found
 
 
 def test_attacks_are_annotated_and_look_alikes_are_not(stack):

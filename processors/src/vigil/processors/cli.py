@@ -9,7 +9,9 @@ command             what it does
                     and the demo app with its traffic; waits until each is healthy
 ``vigil down``      stops it
 ``vigil status``    reports each component's state, pid and endpoints (``--json`` for scripts)
-``vigil score``     scores recorded OTLP/JSON lines offline (:mod:`vigil.processors.replay`)
+``vigil score``     scores recorded OTLP/JSON lines offline (:mod:`vigil.processors.replay`);
+                    ``--state DIR`` adds the anomaly scorer, starting from saved baselines
+``vigil train``     learns anomaly baselines from recorded OTLP/JSON lines into ``--state DIR``
 ==================  ==========================================================================
 
 The command ships with ``vigil-processors`` (the sidecar's distribution) because every command
@@ -25,8 +27,12 @@ import logging
 import signal
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from vigil.processors.settings import SidecarSettings
+
+if TYPE_CHECKING:
+    from vigil.processors.scoring import ScorerChain
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -51,18 +57,59 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _score(args: argparse.Namespace) -> int:
-    from vigil.processors.replay import replay
+def _offline_chain(names: list[str], state: str | None) -> ScorerChain:
+    """The scorers named, in order; with a state directory the anomaly scorer is one of them and
+    learns from (and saves to) it."""
     from vigil.processors.scoring import ScorerChain
 
-    chain = ScorerChain.from_names(name for name in args.scorers.split(",") if name)
+    if state is not None and "anomaly" not in names:
+        names = [*names, "anomaly"]
+    scorers = []
+    for name in names:
+        if name == "anomaly":
+            from vigil.processors.anomaly.scorer import AnomalyScorer
+            from vigil.processors.anomaly.settings import AnomalySettings
+
+            # Offline, there is no shutdown to save at but the end: save only then.
+            settings = AnomalySettings.from_env(state_dir=state, save_interval=float("inf"))
+            scorers.append(AnomalyScorer(settings))
+        else:
+            scorers.extend(ScorerChain.from_names([name]).scorers)
+    return ScorerChain(scorers)
+
+
+def _score(args: argparse.Namespace) -> int:
+    from vigil.processors.replay import replay
+
+    chain = _offline_chain([name for name in args.scorers.split(",") if name], args.state)
     source = sys.stdin if args.input == "-" else open(args.input, encoding="utf-8")
     sink = sys.stdout if args.output == "-" else open(args.output, "w", encoding="utf-8")
     with source, sink:
         report = replay(source, sink, chain)
+    chain.close()
     print(
         f"vigil score: {report.scored} requests scored, {report.side_output} events written, "
         f"{len(report.errors)} lines skipped",
+        file=sys.stderr,
+    )
+    return 1 if report.errors else 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    from vigil.processors.replay import ReplayReport, score_lines
+
+    chain = _offline_chain(["anomaly"], args.state)
+    report = ReplayReport()
+    source = sys.stdin if args.input == "-" else open(args.input, encoding="utf-8")
+    with source:
+        for _ in score_lines(source, chain, report):
+            pass
+    chain.close()
+    for message in report.errors:
+        print(f"vigil train: {message}", file=sys.stderr)
+    print(
+        f"vigil train: learnt from {report.scored} requests, {len(report.errors)} lines skipped; "
+        f"state in {args.state}",
         file=sys.stderr,
     )
     return 1 if report.errors else 0
@@ -93,7 +140,7 @@ def _status(args: argparse.Namespace) -> int:
     else:
         for name, state in report["components"].items():
             endpoints = " ".join(f"{k}={v}" for k, v in state["endpoints"].items() if k != "health")
-            print(f"{name:<11} {state['state']:<9} pid={state['pid'] or '-':<8} {endpoints}")
+            print(f"{name:<12} {state['state']:<9} pid={state['pid'] or '-':<8} {endpoints}")
     return 0 if all(s["state"] == "healthy" for s in report["components"].values()) else 3
 
 
@@ -115,7 +162,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     score.add_argument("output", help="where the scored lines go (- for stdout)")
     score.add_argument("--scorers", default="threat", help="comma-separated scorer names (default: threat)")
+    score.add_argument(
+        "--state",
+        help="anomaly state directory (from vigil train or a sidecar): adds the anomaly scorer, "
+        "which starts from it, keeps learning, and saves it back at the end",
+    )
     score.set_defaults(func=_score)
+
+    train = commands.add_parser("train", help="learn anomaly baselines from recorded OTLP/JSON lines")
+    train.add_argument("input", help="OTLP/JSON lines, in time order (- for stdin)")
+    train.add_argument("--state", required=True, help="directory to save the baselines in (and start from)")
+    train.set_defaults(func=_train)
 
     for name, func, text in (
         ("up", _up, "start the local stack"),

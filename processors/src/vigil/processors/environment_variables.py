@@ -110,3 +110,116 @@ VIGIL_SIDECAR_RETURN_TLS_CA_FILE = "VIGIL_SIDECAR_RETURN_TLS_CA_FILE"
 PEM CA certificates that sign the return receiver's certificate. When set, forwards go over TLS
 and the receiver's certificate is verified against them.
 """
+
+# --- The anomaly scorer (VIGIL_SIDECAR_SCORERS=...,anomaly) -------------------------------------
+
+VIGIL_ANOMALY_STATE_DIR = "VIGIL_ANOMALY_STATE_DIR"
+"""
+.. envvar:: VIGIL_ANOMALY_STATE_DIR
+
+Directory where the anomaly scorer saves its baselines and models, and restores them from at
+start, so that a restart does not warm up again. Must be owned by the sidecar's user and not
+writable by others (the files are pickles). ``vigil up`` uses ``<run dir>/anomaly-state``.
+Default: unset (nothing saved).
+"""
+
+VIGIL_ANOMALY_SAVE_INTERVAL = "VIGIL_ANOMALY_SAVE_INTERVAL"
+"""
+.. envvar:: VIGIL_ANOMALY_SAVE_INTERVAL
+
+Seconds between saves of the state (also saved at shutdown). Default: ``60``.
+"""
+
+VIGIL_ANOMALY_WARMUP_SPANS = "VIGIL_ANOMALY_WARMUP_SPANS"
+"""
+.. envvar:: VIGIL_ANOMALY_WARMUP_SPANS
+
+Spans an operation needs before its spans are scored; until then they are marked
+``vigil.anomaly.warmup``. Default: ``30``.
+"""
+
+VIGIL_ANOMALY_WARMUP_TRACES = "VIGIL_ANOMALY_WARMUP_TRACES"
+"""
+.. envvar:: VIGIL_ANOMALY_WARMUP_TRACES
+
+Traces an entry operation needs before its traces' shape is scored. Default: ``20``.
+"""
+
+VIGIL_ANOMALY_WARMUP_LOGS = "VIGIL_ANOMALY_WARMUP_LOGS"
+"""
+.. envvar:: VIGIL_ANOMALY_WARMUP_LOGS
+
+Log records seen before log records are scored (templates learnt meanwhile are not "new").
+Default: ``500``.
+"""
+
+VIGIL_ANOMALY_MAX_TEMPLATES = "VIGIL_ANOMALY_MAX_TEMPLATES"
+"""
+.. envvar:: VIGIL_ANOMALY_MAX_TEMPLATES
+
+Log templates kept at once; the least recently seen are forgotten beyond it. Default: ``2000``.
+"""
+
+VIGIL_ANOMALY_MAX_OPERATIONS = "VIGIL_ANOMALY_MAX_OPERATIONS"
+"""
+.. envvar:: VIGIL_ANOMALY_MAX_OPERATIONS
+
+Operations (service, span name, kind) with a baseline at once; the least recently seen are
+forgotten beyond it. Default: ``10000``.
+"""
+
+VIGIL_ANOMALY_TRACE_WINDOW = "VIGIL_ANOMALY_TRACE_WINDOW"
+"""
+.. envvar:: VIGIL_ANOMALY_TRACE_WINDOW
+
+Seconds (of span time) that spans wait for their trace's entry span to be judged with it.
+Default: ``30``.
+"""
+
+VIGIL_ANOMALY_MULTIVARIATE = "VIGIL_ANOMALY_MULTIVARIATE"
+"""
+.. envvar:: VIGIL_ANOMALY_MULTIVARIATE
+
+``true`` to score spans with the IsolationForest over span features as well as the per-operation
+baselines, ``false`` to skip it. Default: ``true``.
+"""
+
+VIGIL_ANOMALY_EVENT_INTERVAL = "VIGIL_ANOMALY_EVENT_INTERVAL"
+"""
+.. envvar:: VIGIL_ANOMALY_EVENT_INTERVAL
+
+Seconds (of event time) between two ``vigil.anomaly`` events about the same operation, series or
+template; the anomalies in between are counted, not reported one by one. Default: ``10``.
+"""
+
+VIGIL_ANOMALY_MAX_SERIES = "VIGIL_ANOMALY_MAX_SERIES"
+"""
+.. envvar:: VIGIL_ANOMALY_MAX_SERIES
+
+Metric series with a baseline at once (~2.5 KB each); the least recently seen are forgotten beyond
+it. Default: ``10000``.
+"""
+
+VIGIL_ANOMALY_WARMUP_POINTS = "VIGIL_ANOMALY_WARMUP_POINTS"
+"""
+.. envvar:: VIGIL_ANOMALY_WARMUP_POINTS
+
+Data points a metric series needs before it is scored. Default: ``30``.
+"""
+
+VIGIL_ANOMALY_DRIFT_WINDOW = "VIGIL_ANOMALY_DRIFT_WINDOW"
+"""
+.. envvar:: VIGIL_ANOMALY_DRIFT_WINDOW
+
+Seconds (of event time) per drift window: each window's distribution is compared with the
+previous window's. Default: ``3600``.
+"""
+
+VIGIL_ANOMALY_DRIFT_METRICS = "VIGIL_ANOMALY_DRIFT_METRICS"
+"""
+.. envvar:: VIGIL_ANOMALY_DRIFT_METRICS
+
+Comma-separated metric names whose distribution is watched for drift (PSI and KL divergence
+between a reference window and the current one), e.g. a model's input feature or prediction
+score. Default: empty (none).
+"""

@@ -1,4 +1,4 @@
-"""Building the OTLP attribute values the threat scorer writes."""
+"""Building the OTLP attributes that scorers write: strings, doubles, booleans and string arrays."""
 
 from __future__ import annotations
 
@@ -9,6 +9,14 @@ _ARRAYS: dict[tuple[str, tuple[str, ...]], KeyValue] = {}
 
 def text(key: str, value: str) -> KeyValue:
     return KeyValue(key=key, value=AnyValue(string_value=value))
+
+
+def number(key: str, value: float) -> KeyValue:
+    return KeyValue(key=key, value=AnyValue(double_value=value))
+
+
+def flag(key: str, value: bool) -> KeyValue:
+    return KeyValue(key=key, value=AnyValue(bool_value=value))
 
 
 def string_array(key: str, values: tuple[str, ...]) -> KeyValue:

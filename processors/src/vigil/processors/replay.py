@@ -9,6 +9,13 @@ labelled data::
 
     vigil score otlp-logs.jsonl scored.jsonl               # the threat scorer, as `vigil up` runs
     vigil score --scorers threat traces.jsonl - | jq ...
+    vigil train last-week.jsonl --state baselines/         # learn anomaly baselines
+    vigil score --state baselines/ today.jsonl scored.jsonl  # threat + anomaly, still learning
+
+With ``--state``, lines are scored in the order of the file (the collector's file exporter writes
+them as they arrive, which is time order up to its batching); the anomaly scorer's windows and
+baselines follow the items' own timestamps, not the clock of the replay, and the state directory is
+updated at the end.
 
 A line that cannot be read is reported on standard error with its line number and skipped; the
 others are still scored, and the exit status is 1 if any line was skipped. Speed: protobuf's JSON

@@ -16,6 +16,9 @@ class or a factory taking no arguments) and switched on, in order, by name::
     [project.entry-points."vigil.scorers"]
     threat = "vigil.processors.threat:ThreatScorer"
 
+A scorer that learns may also have a ``close()`` method: the sidecar calls it once it has stopped
+taking requests, e.g. to save its state.
+
 A request for a signal that no scorer handles is never decoded beyond validation and is forwarded
 byte for byte. A scorer that raises does not lose the request: the error is logged and counted,
 the remaining scorers still run and the request is forwarded (fail open).
@@ -80,6 +83,18 @@ class ScorerChain:
                     "scorer %s failed on a %s request; forwarding it", scorer.name, signal.label
                 )
         return side
+
+    def close(self) -> None:
+        """Let scorers that keep state save it (those with a ``close()`` method), once no more
+        requests come; a failure is logged, the others still close."""
+        for scorer in self.scorers:
+            close = getattr(scorer, "close", None)
+            if close is None:
+                continue
+            try:
+                close()
+            except Exception:
+                _logger.exception("closing scorer %s failed", scorer.name)
 
     @classmethod
     def from_names(cls, names: Iterable[str]) -> ScorerChain:

@@ -180,6 +180,7 @@ class Sidecar:
         grace = self.settings.shutdown_grace if grace is None else grace
         _logger.info("vigil sidecar stopping: draining requests in flight for up to %.1f s", grace)
         self._server.stop(grace).wait()
+        self.chain.close()
         self.forwarder.close()
         self.health.stop()
         self._stopped.set()

@@ -3,14 +3,41 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 
 from vigil.processors import environment_variables as ev
 
 
-def _split(value: str) -> tuple[str, ...]:
+def split_list(value: str) -> tuple[str, ...]:
+    """A comma-separated list, blanks dropped."""
     return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+def parse_bool(value: str) -> bool:
+    """``true``/``false`` (also 1/0, yes/no, on/off), case-insensitive."""
+    lowered = value.lower()
+    if lowered in ("true", "1", "yes", "on"):
+        return True
+    if lowered in ("false", "0", "no", "off"):
+        return False
+    raise ValueError("expected true or false")
+
+
+def read_environ(
+    sources: Mapping[str, tuple[str, Callable[[str], object]]], environ: Mapping[str, str]
+) -> dict[str, object]:
+    """``{setting: parsed value}`` for each ``setting: (variable, parse)`` whose variable is set
+    and not blank; a value that does not parse raises ValueError naming the variable."""
+    values: dict[str, object] = {}
+    for name, (variable, parse) in sources.items():
+        raw = environ.get(variable, "").strip()
+        if raw:
+            try:
+                values[name] = parse(raw)
+            except ValueError as exc:
+                raise ValueError(f"{variable}={raw!r}: {exc}") from None
+    return values
 
 
 @dataclass(frozen=True)
@@ -42,20 +69,13 @@ class SidecarSettings:
             "workers": (ev.VIGIL_SIDECAR_WORKERS, int),
             "max_concurrent_rpcs": (ev.VIGIL_SIDECAR_MAX_CONCURRENT_RPCS, int),
             "shutdown_grace": (ev.VIGIL_SIDECAR_SHUTDOWN_GRACE, float),
-            "scorers": (ev.VIGIL_SIDECAR_SCORERS, _split),
+            "scorers": (ev.VIGIL_SIDECAR_SCORERS, split_list),
             "tls_cert_file": (ev.VIGIL_SIDECAR_TLS_CERT_FILE, str),
             "tls_key_file": (ev.VIGIL_SIDECAR_TLS_KEY_FILE, str),
             "tls_client_ca_file": (ev.VIGIL_SIDECAR_TLS_CLIENT_CA_FILE, str),
             "return_tls_ca_file": (ev.VIGIL_SIDECAR_RETURN_TLS_CA_FILE, str),
         }
-        values: dict[str, object] = {}
-        for name, (variable, parse) in sources.items():
-            raw = environ.get(variable, "").strip()
-            if raw:
-                try:
-                    values[name] = parse(raw)
-                except ValueError as exc:
-                    raise ValueError(f"{variable}={raw!r}: {exc}") from None
+        values = read_environ(sources, environ)
         values.update({k: v for k, v in overrides.items() if v is not None})
         unknown = set(values) - {f.name for f in fields(cls)}
         if unknown:

@@ -37,7 +37,7 @@ from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeL
 from prometheus_client import Counter
 
 from vigil.processors.signals import Signal
-from vigil.processors.threat.attributes import string_array, text
+from vigil.processors.otlp_attributes import string_array, text
 from vigil.processors.threat.masking import mask_secrets
 
 if TYPE_CHECKING:

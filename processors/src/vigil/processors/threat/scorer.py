@@ -67,7 +67,7 @@ from vigil.processors.threat.analysis import (
     analyse_query,
     analyse_target,
 )
-from vigil.processors.threat.attributes import string_array
+from vigil.processors.otlp_attributes import string_array
 from vigil.processors.threat.reporting import report
 from vigil.processors.threat.rules import Detection
 from vigil.processors.threat.verdict import Verdict, verdict
