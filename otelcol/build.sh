@@ -17,7 +17,10 @@ ocb_version=$(grep -m1 -oE 'go.opentelemetry.io/collector/[a-z/]+ v[0-9.]+' "$ma
 say() { printf '[otelcol-build] %s\n' "$*" >&2; }
 
 mkdir -p "$bin_dir" "$work"
-stamp=$( { cat "$manifest" "${BASH_SOURCE[0]}"; go version; } | sha256sum | cut -c1-16)
+# Backports to modules of the manifest's release (otelcol/patches/*.patch, each naming its module).
+patches=("$here"/patches/*.patch)
+[[ -e ${patches[0]} ]] || patches=()
+stamp=$( { cat "$manifest" "${BASH_SOURCE[0]}" "${patches[@]}"; go version; } | sha256sum | cut -c1-16)
 if [[ -x $bin_dir/otelcol-vigil && -f $work/stamp && $(cat "$work/stamp") == "$stamp" ]]; then
   say "up to date ($bin_dir/otelcol-vigil, inputs $stamp)"
   exit 0
@@ -47,6 +50,21 @@ start=$SECONDS
 say "generating sources and resolving modules (the first run downloads ~450 MB of modules)"
 "$GOBIN/builder" --config "$work/manifest.yaml" --skip-compilation >"$work/ocb.log" 2>&1 || {
   tail -n 40 "$work/ocb.log" >&2; say "ocb failed; full log: $work/ocb.log"; exit 1; }
+# Each patch is applied to a copy of its module (the module cache is read-only), and the build
+# uses the copy through a replace directive. The reverse check proves it applied: git apply
+# skips, silently, paths outside the directory it runs in when that is inside a repository.
+for patch in "${patches[@]}"; do
+  module=$(sed -n 's/^Module: //p' "$patch")
+  [[ $module == *@* ]] || { say "$patch names no 'Module: path@version'"; exit 1; }
+  dir=$(cd "$src" && go mod download -json "$module" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",*$/\1/p')
+  copy=$work/patched/${module##*/}
+  rm -rf "$copy" && mkdir -p "$work/patched" && cp -r "$dir" "$copy" && chmod -R u+w "$copy"
+  (cd "$copy" && git apply -p1 "$patch" && git apply -p1 --reverse --check "$patch") || {
+    say "cannot apply $patch to $module"; exit 1; }
+  (cd "$src" && go mod edit -replace "${module%@*}=$copy")
+  say "patched ${module##*/} with $(basename "$patch")"
+done
+
 say "sources ready after $((SECONDS - start)) s; compiling ~2,100 packages (about 7 min on 2 cores with an empty Go build cache)"
 
 # go build -v names each package as it compiles it: turn that into a progress line.

@@ -31,12 +31,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from bench.anomaly.workload import TIMING, Fault, Workload  # noqa: E402
-from vigil.processors.anomaly.events import AnomalyEvents  # noqa: E402
-from vigil.processors.anomaly.forest import SpanForest  # noqa: E402
-from vigil.processors.anomaly.operations import OperationBaselines  # noqa: E402
-from vigil.processors.anomaly.spans import SpanAnomalies  # noqa: E402
-from vigil.processors.anomaly.traces import TraceShapes  # noqa: E402
+from bench.anomaly.workload import TIMING, Fault, Workload
+from vigil.processors.anomaly.events import AnomalyEvents
+from vigil.processors.anomaly.forest import SpanForest
+from vigil.processors.anomaly.operations import OperationBaselines
+from vigil.processors.anomaly.spans import SpanAnomalies
+from vigil.processors.anomaly.traces import TraceShapes
 
 FAULTS = [
     (Fault("latency", "SELECT items", 5.0), "latency", "SELECT items"),
@@ -178,7 +178,8 @@ def main() -> int:
         f"static 3x-median baseline {summary['baseline_flagged_per_10k_spans']:.1f}"
     )
     print(
-        f"  cost: {summary['us_per_span']:.1f} µs/span = {summary['scoring_over_decoding']:.1f}x decoding the request"
+        f"  cost: {summary['us_per_span']:.1f} µs/span = "
+        f"{summary['scoring_over_decoding']:.1f}x decoding the request"
     )
     print(f"{'fault':<32} {'spans':>6} {'vigil':>7} {'static':>7} {'delay':>8}")
     for f in summary["faults"]:

@@ -10,6 +10,11 @@ One run measures both modes on loopback, with the same collector config file
 ``sidecar``
     the config as is: ``traces/in`` -> failover -> ``traces/score`` -> sidecar -> ``otlp/return``
     -> ``traces/out`` -> Jaeger.
+``sidecar-xN`` (with ``--sidecars N``, N > 1)
+    N sidecar processes behind the collector's loadbalancing exporter, routing by trace id
+    (``collector-config/overlays/scale-out.yaml`` merged over the same file, the sidecars listed
+    in ``VIGIL_SIDECAR_ENDPOINTS``); otherwise as ``sidecar``. The report then adds the ratios
+    ``sidecar-xN`` / ``sidecar``: what N processes gain over one.
 
 Each measurement starts fresh processes (Jaeger, the collector and, in sidecar mode, the sidecar),
 waits until each is healthy, then has ``telemetrygen`` send a bounded number of spans unthrottled.
@@ -25,16 +30,18 @@ the spans telemetrygen generated (and the sidecar saw them all in sidecar mode).
 SDK drops spans silently when its export queue is full (2048 spans by default), so the benchmark
 sizes that queue (``OTEL_BSP_MAX_QUEUE_SIZE``) to hold the whole load.
 
-The modes alternate (direct, sidecar, direct, sidecar, ...) for ``--rounds`` rounds; the summary
+The modes alternate (direct, sidecar[, sidecar-xN], direct, ...) for ``--rounds`` rounds; the summary
 is the median of each number per mode, and the ratios compare those medians. Machines are noisy:
 only ratios from one run mean anything, absolute numbers are for this machine at this moment.
 
 Usage (from the checkout; about 20 seconds with the defaults)::
 
     .venv/bin/python bench/pipeline/run.py [--spans 200000] [--workers 2] [--rounds 3]
+                                           [--scorers threat] [--sidecars 2]
 
 Every process listens on 127.0.0.1 on ports of its own (collector 24317/24318/24328, health 23133,
-telemetry 28888, Prometheus exporter 28889; sidecar 24327, health 23134; Jaeger 25317/25318,
+telemetry 28888, Prometheus exporter 28889; sidecar 24327, health 23134, the Nth sidecar of
+``--sidecars`` 10 ports further each (24337/23144, ...); Jaeger 25317/25318,
 25686/25685, health 25133, metrics 25269), clear of the local stack's default ports and of the
 kernel's ephemeral range (32768-60999, where outgoing connections take their ports), so it can run
 next to ``vigil up`` or the end-to-end tests (which then add noise to the numbers). Every process
@@ -69,6 +76,7 @@ from vigil.processors.stack.runner import Stack
 
 HOME = Path(__file__).resolve().parents[2]
 COLLECTOR_CONFIG = HOME / "collector-config" / "vigil.yaml"
+SCALE_OUT_OVERLAY = HOME / "collector-config" / "overlays" / "scale-out.yaml"
 PYTHON = sys.executable
 
 HOST = "127.0.0.1"
@@ -99,10 +107,26 @@ def url(port: str, path: str) -> str:
 
 
 COLLECTOR_METRICS = url("collector_telemetry", "/metrics")
-SIDECAR_METRICS = url("sidecar_health", "/metrics")
 JAEGER_METRICS = url("jaeger_metrics", "/metrics")
+# --sidecars N: the ith sidecar (from 0) listens 10 ports above the first, in the benchmark's range.
+MAX_SIDECARS = 8
+SIDECAR_PORT_STEP = 10
 
-MODES = ("direct", "sidecar")
+
+def sidecar_addr(index: int, port: str) -> str:
+    """``port`` (sidecar_otlp or sidecar_health) of the ``index``th sidecar, from 0."""
+    return f"{HOST}:{PORTS[port] + SIDECAR_PORT_STEP * index}"
+
+
+def sidecar_count(mode: str) -> int:
+    """Sidecar processes in ``mode``: 0 (direct), 1 (sidecar) or N (sidecar-xN)."""
+    return 0 if mode == "direct" else int(mode.partition("-x")[2] or 1)
+
+
+def modes_for(sidecars: int) -> tuple[str, ...]:
+    return ("direct", "sidecar") + ((f"sidecar-x{sidecars}",) if sidecars > 1 else ())
+
+
 # The command-line change that turns the sidecar config into the direct one.
 DIRECT_OVERRIDE = "--set=service::pipelines::traces/score::exporters=[forward/traces]"
 POLL_SECONDS = 0.1
@@ -163,6 +187,7 @@ class Run:
     sender_seconds: float  # telemetrygen's wall time, from its start to its exit
     cpu_seconds: dict[str, float]  # per process, over cpu_window (telemetrygen: its whole life)
     counts: dict[str, int]  # spans seen at each stage
+    split: list[int]  # spans each sidecar forwarded (several sidecars: how even the routing was)
 
     def figures(self) -> dict[str, float]:
         """What the report compares: throughput, CPU microseconds per span, busy cores."""
@@ -188,6 +213,7 @@ class Run:
             "cpu_window_seconds": round(self.cpu_window, 3),
             "cpu_seconds": {k: round(v, 3) for k, v in self.cpu_seconds.items()},
             "counts": self.counts,
+            **({"sidecar_split": self.split} if len(self.split) > 1 else {}),
         }
 
 
@@ -203,41 +229,64 @@ def base_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "VIGIL_"))}
 
 
+def collector_argv(mode: str) -> tuple[str, ...]:
+    """The collector's command line: vigil.yaml, with the scale-out overlay for several sidecars,
+    with the sidecar hop cut out for direct."""
+    configs = [COLLECTOR_CONFIG] + ([SCALE_OUT_OVERLAY] if sidecar_count(mode) > 1 else [])
+    return (
+        find_binary("otelcol-vigil"),
+        *(arg for config in configs for arg in ("--config", str(config))),
+        *COLLECTOR_FLAGS,
+        *((DIRECT_OVERRIDE,) if mode == "direct" else ()),
+    )
+
+
+def sidecar_name(index: int, count: int) -> str:
+    return "sidecar" if count == 1 else f"sidecar-{index + 1}"
+
+
 def components(mode: str, log_dir: Path, scorers: str | None) -> list[Component]:
-    """The pipeline's processes for ``mode``, in start order: Jaeger and the sidecar listen before
+    """The pipeline's processes for ``mode``, in start order: Jaeger and the sidecars listen before
     the collector starts, since a refused first connection puts the collector's gRPC client into
     backoff, and its first exports then fail and wait for a retry (hundreds of milliseconds)."""
     jaeger = jaeger_component(
         HOME,
         {n.removeprefix("jaeger_"): port for n, port in PORTS.items() if n.startswith("jaeger_")},
     )
-    collector_argv = (find_binary("otelcol-vigil"), "--config", str(COLLECTOR_CONFIG), *COLLECTOR_FLAGS)
+    count = sidecar_count(mode)
     collector = Component(
         "collector",
-        collector_argv + ((DIRECT_OVERRIDE,) if mode == "direct" else ()),
-        env=collector_env(log_dir),
+        collector_argv(mode),
+        env=collector_env(log_dir, max(count, 1)),
         health_url=url("collector_health", "/"),
     )
-    sidecar = Component(
-        "sidecar",
-        (
-            PYTHON,
-            "-m",
-            "vigil.processors.cli",
-            "serve",
-            f"--endpoint={addr('sidecar_otlp')}",
-            f"--return-endpoint={addr('collector_return')}",
-            f"--health-endpoint={addr('sidecar_health')}",
-            *([f"--scorers={scorers}"] if scorers else []),
-        ),
-        # Ready only once connected to the collector's return receiver, which starts after it.
-        health_url=url("sidecar_health", "/health/ready"),
-        started_url=url("sidecar_health", "/health/live"),
-    )
-    return [jaeger, *([sidecar] if mode == "sidecar" else []), collector]
+    sidecars = [
+        Component(
+            sidecar_name(index, count),
+            (
+                PYTHON,
+                "-m",
+                "vigil.processors.cli",
+                "serve",
+                f"--endpoint={sidecar_addr(index, 'sidecar_otlp')}",
+                f"--return-endpoint={addr('collector_return')}",
+                f"--health-endpoint={sidecar_addr(index, 'sidecar_health')}",
+                *([f"--scorers={scorers}"] if scorers else []),
+            ),
+            # Ready only once connected to the collector's return receiver, which starts after it.
+            health_url=f"http://{sidecar_addr(index, 'sidecar_health')}/health/ready",
+            started_url=f"http://{sidecar_addr(index, 'sidecar_health')}/health/live",
+        )
+        for index in range(count)
+    ]
+    return [jaeger, *sidecars, collector]
 
 
-def collector_env(log_dir: Path) -> dict[str, str]:
+def sidecar_metrics_urls(mode: str) -> list[str]:
+    return [f"http://{sidecar_addr(i, 'sidecar_health')}/metrics" for i in range(sidecar_count(mode))]
+
+
+def collector_env(log_dir: Path, sidecars: int = 1) -> dict[str, str]:
     return {
         "VIGIL_COLLECTOR_OTLP_GRPC_ENDPOINT": addr("collector_otlp_grpc"),
         "VIGIL_COLLECTOR_OTLP_HTTP_ENDPOINT": addr("collector_otlp_http"),
@@ -248,6 +297,8 @@ def collector_env(log_dir: Path) -> dict[str, str]:
         "VIGIL_COLLECTOR_TELEMETRY_PORT": str(PORTS["collector_telemetry"]),
         # Set in direct mode too: the metrics and logs pipelines still name the sidecar.
         "VIGIL_SIDECAR_ENDPOINT": addr("sidecar_otlp"),
+        # The scale-out overlay's list (read only with the overlay, for several sidecars).
+        "VIGIL_SIDECAR_ENDPOINTS": ",".join(sidecar_addr(i, "sidecar_otlp") for i in range(sidecars)),
         "VIGIL_JAEGER_OTLP_ENDPOINT": addr("jaeger_otlp_grpc"),
         "VIGIL_LOG_EXPORT_PATH": str(log_dir / "otlp-logs.jsonl"),
         "VIGIL_COLLECTOR_STORAGE_DIR": str(log_dir / "collector-queues"),
@@ -361,12 +412,19 @@ def counts(mode: str) -> dict[str, int]:
         "collector_sent_to_jaeger": delivered(collector),
         "jaeger_stored": stored(scrape(JAEGER_METRICS)),
     }
-    if mode == "sidecar":
-        found["sidecar_items"] = metric(scrape(SIDECAR_METRICS), "vigil_sidecar_items_total", signal="traces")
+    if mode != "direct":
+        found["sidecar_items"] = sum(sidecar_split(mode))
         found["collector_returned"] = metric(
             collector, "otelcol_receiver_accepted_spans_total", receiver="otlp/return"
         )
     return found
+
+
+def sidecar_split(mode: str) -> list[int]:
+    """Spans each sidecar forwarded, in sidecar order."""
+    return [
+        metric(scrape(u), "vigil_sidecar_items_total", signal="traces") for u in sidecar_metrics_urls(mode)
+    ]
 
 
 # --- one measurement ---------------------------------------------------------------------------
@@ -403,7 +461,11 @@ def measure(mode: str, round_: int, load: Load, stack: Stack, timeout: float) ->
         sender_seconds = sender.wait()
     finally:
         sender.stop()
-    cpu = {name: after[name] - before[name] for name in pids} | {"telemetrygen": sender.cpu_seconds}
+    cpu: dict[str, float] = {}
+    for name in pids:  # several sidecars count as one "sidecar" column
+        key = "sidecar" if name.startswith("sidecar") else name
+        cpu[key] = cpu.get(key, 0.0) + after[name] - before[name]
+    cpu["telemetrygen"] = sender.cpu_seconds
     return Run(
         mode,
         round_,
@@ -413,6 +475,7 @@ def measure(mode: str, round_: int, load: Load, stack: Stack, timeout: float) ->
         sender_seconds,
         cpu,
         counts(mode),
+        sidecar_split(mode),
     )
 
 
@@ -434,22 +497,31 @@ def run_once(mode: str, round_: int, load: Load, args: argparse.Namespace, log_d
 # --- before the runs ---------------------------------------------------------------------------
 
 
-def check_ports_free() -> None:
+def check_ports_free(sidecars: int = 1) -> None:
     """Fails early if anything (say, a previous run's leftovers) listens on a port of the plan."""
-    for name, port in PORTS.items():
+    extra = {
+        f"{name} #{i + 1}": port + SIDECAR_PORT_STEP * i
+        for i in range(1, sidecars)
+        for name, port in PORTS.items()
+        if name.startswith("sidecar_")
+    }
+    for name, port in {**PORTS, **extra}.items():
         with socket.socket() as sock:
             sock.settimeout(0.5)
             if sock.connect_ex((HOST, port)) == 0:
                 raise BenchError(f"{HOST}:{port} ({name}) is in use: is a previous benchmark still running?")
 
 
-def check_direct_override(log_dir: Path) -> None:
-    """``otelcol-vigil validate`` accepts the direct mode's ``--set``."""
-    argv = [find_binary("otelcol-vigil"), "validate", "--config", str(COLLECTOR_CONFIG), DIRECT_OVERRIDE]
-    env = base_env() | collector_env(log_dir)
-    result = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60, check=False)
-    if result.returncode != 0:
-        raise BenchError(f"the direct mode's config is invalid: {result.stderr.strip()}")
+def check_configs(log_dir: Path, modes: Sequence[str]) -> None:
+    """``otelcol-vigil validate`` accepts each mode's command line (the direct mode's ``--set``,
+    the scale-out overlay)."""
+    for mode in modes:
+        argv = collector_argv(mode)
+        argv = (argv[0], "validate", *argv[1:])
+        env = base_env() | collector_env(log_dir, max(sidecar_count(mode), 1))
+        result = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60, check=False)
+        if result.returncode != 0:
+            raise BenchError(f"the {mode} mode's config is invalid: {result.stderr.strip()}")
 
 
 # --- report ------------------------------------------------------------------------------------
@@ -458,16 +530,18 @@ def check_direct_override(log_dir: Path) -> None:
 def medians(runs: Sequence[Run]) -> dict[str, dict[str, float]]:
     """Per mode, the median of each figure over its rounds (each figure on its own)."""
     result = {}
-    for mode in MODES:
+    for mode in dict.fromkeys(run.mode for run in runs):
         figures = [run.figures() for run in runs if run.mode == mode]
         result[mode] = {key: statistics.median(f[key] for f in figures) for key in figures[0]}
     return result
 
 
-def ratios(median: Mapping[str, Mapping[str, float]]) -> dict[str, float | None]:
-    """sidecar/direct of the medians ("pipeline" is the collector plus the sidecar); None for a
-    CPU figure too small to measure (a 10 ms clock tick per process is the resolution)."""
-    direct, sidecar = median["direct"], median["sidecar"]
+def ratios(
+    median: Mapping[str, Mapping[str, float]], numerator: str = "sidecar", denominator: str = "direct"
+) -> dict[str, float | None]:
+    """numerator/denominator of the medians ("pipeline" is the collector plus the sidecars); None
+    for a CPU figure too small to measure (a 10 ms clock tick per process is the resolution)."""
+    direct, sidecar = median[denominator], median[numerator]
 
     def pipeline_cpu(figures: Mapping[str, float]) -> float:
         return figures["collector_cpu_us_per_span"] + figures.get("sidecar_cpu_us_per_span", 0.0)
@@ -493,7 +567,7 @@ RATIO_LABELS = {
 }
 # Table columns: (heading, width, figure key or None for the row's label cells).
 COLUMNS = (
-    ("mode", 8, None),
+    ("mode", 10, None),
     ("round", 6, None),
     ("spans/s", 9, "spans_per_second"),
     ("seconds", 7, "seconds"),
@@ -519,13 +593,20 @@ def table_row(mode: str, label: str, figures: Mapping[str, float] | None) -> str
     return "  ".join(cells)
 
 
-def report(load: Load, runs: Sequence[Run], scorers: str | None) -> dict[str, object]:
+def rounded(ratio: Mapping[str, float | None]) -> dict[str, float | None]:
+    return {k: None if v is None else round(v, 3) for k, v in ratio.items()}
+
+
+def report(load: Load, runs: Sequence[Run], scorers: str | None, sidecars: int = 1) -> dict[str, object]:
     """Prints the table and the ratios; returns every number for the JSON line."""
     median = medians(runs)
     ratio = ratios(median)
+    scaled = f"sidecar-x{sidecars}"
+    scale_ratio = ratios(median, scaled, "sidecar") if sidecars > 1 else {}
     print(
         f"\n{load.spans:,} spans per run ({load.workers} workers x {load.traces:,} traces x "
-        f"{load.child_spans + 1} spans), telemetrygen unthrottled, sidecar scorers: {scorers or 'none'}"
+        f"{load.child_spans + 1} spans), telemetrygen unthrottled, sidecar scorers: {scorers or 'none'}, "
+        f"{os.cpu_count()} CPUs"
     )
     print(
         "seconds: until the collector sent every span to Jaeger; sender: until telemetrygen exited;\n"
@@ -534,13 +615,20 @@ def report(load: Load, runs: Sequence[Run], scorers: str | None) -> dict[str, ob
     print(table_row("", "", None))
     for run in runs:
         print(table_row(run.mode, str(run.round), run.figures()))
-    for mode in MODES:
+    for mode in median:
         print(table_row(mode, "median", median[mode]))
     print()
     width = max(map(len, RATIO_LABELS.values()))
     for key, label in RATIO_LABELS.items():
         value = ratio[key]
         print(f"{label:<{width}}  sidecar/direct = {'n/a' if value is None else f'{value:.2f}x'}")
+    for key, label in RATIO_LABELS.items() if scale_ratio else ():
+        value = scale_ratio[key]
+        print(f"{label:<{width}}  {scaled}/sidecar = {'n/a' if value is None else f'{value:.2f}x'}")
+    splits = [run.split for run in runs if len(run.split) > 1]
+    if splits:
+        shares = [f"{min(split) / sum(split):.0%}" for split in splits if sum(split)]
+        print(f"{scaled}: the least loaded sidecar's share of the spans, per run: {', '.join(shares)}")
     mismatches = {f"{run.mode}#{run.round}": run.mismatches() for run in runs if run.mismatches()}
     if mismatches:
         print(f"LOSS: some stage did not count {load.spans} spans: {mismatches}")
@@ -549,7 +637,7 @@ def report(load: Load, runs: Sequence[Run], scorers: str | None) -> dict[str, ob
     sending = min(m["sender_seconds"] / m["seconds"] for m in median.values())
     if sending > SENDER_BOUND:
         print(
-            f"note: telemetrygen was still sending for {sending:.0%}+ of the window in both modes: the "
+            f"note: telemetrygen was still sending for {sending:.0%}+ of the window in every mode: the "
             "sender limits throughput, so CPU per span says more than spans/s"
         )
     return {
@@ -560,7 +648,11 @@ def report(load: Load, runs: Sequence[Run], scorers: str | None) -> dict[str, ob
         "scorers": scorers or "",
         "runs": [run.summary() for run in runs],
         "median": {mode: {k: round(v, 3) for k, v in figures.items()} for mode, figures in median.items()},
-        "ratios_sidecar_over_direct": {k: None if v is None else round(v, 3) for k, v in ratio.items()},
+        "ratios_sidecar_over_direct": rounded(ratio),
+        # sidecar-xN over sidecar (one process), with --sidecars N > 1.
+        **({"ratios_sidecars_over_one": rounded(scale_ratio)} if scale_ratio else {}),
+        "sidecars": sidecars,
+        "cpus": os.cpu_count(),
         "mismatches": mismatches,
     }
 
@@ -576,25 +668,34 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=3, help="runs of each mode, alternating (default 3)")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds allowed per run (default 120)")
     parser.add_argument("--scorers", help="the sidecar's --scorers (default: its own default, none)")
+    parser.add_argument(
+        "--sidecars",
+        type=int,
+        default=1,
+        help=f"also measure N sidecars behind the loadbalancing exporter (2..{MAX_SIDECARS}; default 1: no)",
+    )
     parser.add_argument("--log-dir", type=Path, help="keep the processes' logs here (default: a temp dir)")
     args = parser.parse_args(argv)
     if min(args.spans, args.workers, args.child_spans, args.rounds) < 1:
         parser.error("--spans, --workers, --child-spans and --rounds must be at least 1")
+    if not 1 <= args.sidecars <= MAX_SIDECARS:
+        parser.error(f"--sidecars must be from 1 to {MAX_SIDECARS}")
     return args
 
 
 def run_all(args: argparse.Namespace, log_dir: Path) -> dict[str, object]:
     load = Load.for_spans(args.spans, args.workers, args.child_spans)
-    check_ports_free()
-    check_direct_override(log_dir)
+    modes = modes_for(args.sidecars)
+    check_ports_free(args.sidecars)
+    check_configs(log_dir, modes)
     runs = []
     for round_ in range(1, args.rounds + 1):
-        for mode in MODES:
+        for mode in modes:
             print(f"round {round_}/{args.rounds} {mode}: ", end="", file=sys.stderr, flush=True)
             run = run_once(mode, round_, load, args, log_dir)
             print(f"{run.figures()['spans_per_second']:,.0f} spans/s", file=sys.stderr, flush=True)
             runs.append(run)
-    return report(load, runs, args.scorers)
+    return report(load, runs, args.scorers, args.sidecars)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
