@@ -30,6 +30,10 @@ install_debian_packages() {
   command -v prometheus-alertmanager >/dev/null && command -v amtool >/dev/null \
     || missing+=(prometheus-alertmanager)
   command -v docker-compose >/dev/null || missing+=(docker-compose)
+  # The Docker collector's tests run a private dockerd (in a network namespace of its own) on an
+  # image made from the static busybox (tests/instrumentation/metrics/dockerd.py).
+  command -v dockerd >/dev/null || missing+=(docker.io)
+  dpkg -s busybox-static >/dev/null 2>&1 || missing+=(busybox-static)
   [[ ${#missing[@]} -eq 0 ]] && return
   say "installing Debian packages: ${missing[*]}"
   # Keep packaged services (prometheus, alertmanager, dockerd) from starting on the host: the
@@ -44,8 +48,10 @@ install_debian_packages() {
 
 install_python() {
   local venv=$root/.venv stamp
-  stamp=$(cat "$root/pyproject.toml" "$root/instrumentation/pyproject.toml" "$root/processors/pyproject.toml" \
-    "$root/instrumentation/setup.py" "$root/instrumentation/src/vigil-instrumentation.pth" \
+  # The instrumentation's optional extras, for their tests (docker: the Docker collector's).
+  local extras=docker
+  stamp=$({ cat "$root/pyproject.toml" "$root/instrumentation/pyproject.toml" "$root/processors/pyproject.toml" \
+    "$root/instrumentation/setup.py" "$root/instrumentation/src/vigil-instrumentation.pth"; echo "$extras"; } \
     | sha256sum | cut -c1-16)
   if [[ -x $venv/bin/python && -f $venv/.vigil-stamp && $(cat "$venv/.vigil-stamp") == "$stamp" ]]; then
     say "python environment up to date (.venv)"
@@ -54,7 +60,7 @@ install_python() {
   say "creating the python environment (.venv)"
   [[ -x $venv/bin/python ]] || python3 -m venv "$venv"
   "$venv/bin/pip" install -q --upgrade pip setuptools wheel
-  "$venv/bin/pip" install -q -e "$root/instrumentation" -e "$root/processors" -e "$root"
+  "$venv/bin/pip" install -q -e "$root/instrumentation[$extras]" -e "$root/processors" -e "$root"
   echo "$stamp" > "$venv/.vigil-stamp"
 }
 

@@ -1,7 +1,7 @@
 """The ``opentelemetry_configurator`` entry point: sets up the OpenTelemetry SDK for Vigil.
 
 It is the SDK's own configurator (exporters, processors, providers and the resource, from the
-``OTEL_*`` variables) with three additions:
+``OTEL_*`` variables) with these additions:
 
 - Vigil's defaults (:mod:`vigil.instrumentation.distro`) are applied here too, so they hold even when
   another distro ran first; set variables still win.
@@ -14,6 +14,9 @@ It is the SDK's own configurator (exporters, processors, providers and the resou
   container or a limited cgroup unless ``VIGIL_CONTAINER_METRICS`` says otherwise
   (:mod:`vigil.instrumentation.metrics.container`). The system and process metrics are an
   instrumentation, loaded after the configurator (:mod:`vigil.instrumentation.metrics.system`).
+- The Docker collector, when :envvar:`VIGIL_DOCKER_LABEL_SELECTOR` names the containers to watch:
+  their ``container.*`` metrics and lifecycle events, read in the background
+  (:mod:`vigil.instrumentation.metrics.docker`). Off, it costs nothing at start-up.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from vigil.instrumentation._settings import positive_seconds
 from vigil.instrumentation.distro import DISTRO_NAME, apply_defaults
 from vigil.instrumentation.environment_variables import VIGIL_SHUTDOWN_TIMEOUT
 from vigil.instrumentation.metrics.container import install_container_metrics
+from vigil.instrumentation.metrics.docker import install_docker_collector
 from vigil.instrumentation.shutdown import install_bounded_exit
 
 _logger = logging.getLogger(__name__)
@@ -52,3 +56,8 @@ class VigilConfigurator(_OTelSDKConfigurator):
             # The readers answer None for what they cannot read; whatever else goes wrong must cost
             # the application its container metrics, not its start.
             _logger.warning("Container metrics are not collected", exc_info=True)
+        try:
+            # After install_bounded_exit: the collector's own exit handler then runs first.
+            install_docker_collector()
+        except Exception:
+            _logger.warning("The Docker collector is not running", exc_info=True)

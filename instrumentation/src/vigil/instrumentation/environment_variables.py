@@ -48,3 +48,45 @@ repeat the system metrics). ``true`` exports them in any cgroup, as far as the k
 The system and process metrics are switched off the standard way,
 ``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS=system_metrics``.
 """
+
+VIGIL_DOCKER_LABEL_SELECTOR = "VIGIL_DOCKER_LABEL_SELECTOR"
+"""
+.. envvar:: VIGIL_DOCKER_LABEL_SELECTOR
+
+The containers the Docker collector watches (:mod:`vigil.instrumentation.metrics.docker`): a
+comma-separated list of labels, each ``key`` (the container has the label, whatever its value) or
+``key=value``; a container is selected when it matches all of them, as with ``docker ps --filter
+label=...``. For example ``vigil.job=true``, or ``com.example.sandbox`` for every container that has
+that label. Setting it turns the collector on (it needs ``pip install vigil-instrumentation[docker]``).
+Default: unset, and the collector is off.
+"""
+
+VIGIL_DOCKER_COLLECTOR = "VIGIL_DOCKER_COLLECTOR"
+"""
+.. envvar:: VIGIL_DOCKER_COLLECTOR
+
+``true`` or ``false``: whether the Docker collector runs (``container.*`` metrics and lifecycle events
+of the selected containers; :mod:`vigil.instrumentation.metrics.docker`). ``false`` turns it off even
+when :envvar:`VIGIL_DOCKER_LABEL_SELECTOR` is set; ``true`` without a selector watches every container
+of the daemon (at most 256 at a time). Default: on exactly when :envvar:`VIGIL_DOCKER_LABEL_SELECTOR`
+is set.
+"""
+
+VIGIL_DOCKER_HOST = "VIGIL_DOCKER_HOST"
+"""
+.. envvar:: VIGIL_DOCKER_HOST
+
+The Docker daemon the collector talks to, as Docker's own ``DOCKER_HOST`` spells it
+(``unix:///var/run/docker.sock``, ``tcp://127.0.0.1:2376``). TLS settings come from
+``DOCKER_TLS_VERIFY`` and ``DOCKER_CERT_PATH`` as usual. Default: ``DOCKER_HOST``, else the local
+socket ``unix:///var/run/docker.sock``.
+"""
+
+VIGIL_DOCKER_INTERVAL = "VIGIL_DOCKER_INTERVAL"
+"""
+.. envvar:: VIGIL_DOCKER_INTERVAL
+
+Seconds between two readings of the selected containers' statistics by the Docker collector, in the
+background; the metric export reports the latest reading. A container that starts is read at once.
+Default: ``10``.
+"""

@@ -19,9 +19,10 @@ systemd service with ``CPUQuota=`` or ``MemoryMax=`` too, not only in containers
 at start-up; the metrics ``container.cpu.limit`` and ``container.memory.limit`` follow changes
 (:mod:`vigil.instrumentation.metrics.container`).
 
-Not done yet: ``container.name``, ``container.image.name`` and ``container.image.tags`` from the Docker
-API. Inside a container the Docker socket is rarely mounted, so they will come from the Docker
-collector's side, which sees containers from the outside.
+Not set here: ``container.name``, ``container.image.name`` and ``container.image.tags``, which only
+the Docker API knows, and inside a container its socket is rarely mounted. The Docker collector,
+which sees containers from the outside, puts them on the metrics and events of the containers it
+watches (:mod:`vigil.instrumentation.metrics.docker`).
 """
 
 from __future__ import annotations
