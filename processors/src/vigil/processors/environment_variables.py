@@ -223,3 +223,55 @@ Comma-separated metric names whose distribution is watched for drift (PSI and KL
 between a reference window and the current one), e.g. a model's input feature or prediction
 score. Default: empty (none).
 """
+
+# --- The threat scorer (VIGIL_SIDECAR_SCORERS=threat,...) ---------------------------------------
+
+VIGIL_THREAT_DISABLED_RULES = "VIGIL_THREAT_DISABLED_RULES"
+"""
+.. envvar:: VIGIL_THREAT_DISABLED_RULES
+
+Comma-separated ids of threat rules that never fire (``vigil.processors.threat.rules`` lists them,
+e.g. ``privileged.off-hours,rate-abuse.client-endpoint``). Default: empty.
+"""
+
+VIGIL_THREAT_BEHAVIOUR = "VIGIL_THREAT_BEHAVIOUR"
+"""
+.. envvar:: VIGIL_THREAT_BEHAVIOUR
+
+``false`` turns the behavioural detectors off (brute force, credential stuffing, rate abuse,
+enumeration, privileged operations at unusual hours). Default: ``true``.
+"""
+
+VIGIL_THREAT_LOGIN_ROUTE = "VIGIL_THREAT_LOGIN_ROUTE"
+"""
+.. envvar:: VIGIL_THREAT_LOGIN_ROUTE
+
+Regular expression searched in a span's route (or path) to recognise a login request, whose 401 or
+403 answer is a failed login. Default: paths ending in ``/login``, ``/signin``, ``/auth``,
+``/token``, ``/session`` and the like.
+"""
+
+VIGIL_THREAT_BRUTEFORCE_LEVELS = "VIGIL_THREAT_BRUTEFORCE_LEVELS"
+"""
+.. envvar:: VIGIL_THREAT_BRUTEFORCE_LEVELS
+
+Failed logins per client or account within 5 minutes for medium, high and critical brute force,
+e.g. ``3,5,10`` (the default). With several sidecars, each sees only its share of a client's
+attempts (docs/scale-out.md): lower the levels accordingly.
+"""
+
+VIGIL_THREAT_OFF_HOURS = "VIGIL_THREAT_OFF_HOURS"
+"""
+.. envvar:: VIGIL_THREAT_OFF_HOURS
+
+``START-END`` hours (UTC, wrapping midnight) when privileged operations are unusual. Default:
+``22-6``.
+"""
+
+VIGIL_THREAT_MAX_KEYS = "VIGIL_THREAT_MAX_KEYS"
+"""
+.. envvar:: VIGIL_THREAT_MAX_KEYS
+
+Keys (clients, accounts, client-route pairs) per behavioural store; four stores, ~140 bytes a key,
+the coldest half evicted when full. Default: ``100000``.
+"""

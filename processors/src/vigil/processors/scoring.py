@@ -14,7 +14,7 @@ class or a factory taking no arguments) and switched on, in order, by name::
 
     # pyproject.toml of a package that ships a scorer
     [project.entry-points."vigil.scorers"]
-    threat = "vigil.processors.threat:ThreatScorer"
+    threat = "vigil.processors.threat.settings:threat_scorer"
 
 A scorer that learns may also have a ``close()`` method: the sidecar calls it once it has stopped
 taking requests, e.g. to save its state.

@@ -1,4 +1,5 @@
-"""Threat scoring: injection payloads and attack tools, found in the telemetry apps already send.
+"""Threat scoring: injection payloads, attack tools and attack behaviour, found in the telemetry apps
+already send.
 
 :class:`~vigil.processors.threat.scorer.ThreatScorer` is the sidecar scorer (entry point
 ``threat``); the modules below it are usable on their own:
@@ -13,8 +14,11 @@
 ``analysis``    which detector sees which value, and the cheap checks that skip benign ones
 ``rules``       every rule: id, category, strength, description
 ``verdict``     combining detections into the calibrated score
+``behaviour``   brute force, credential stuffing, rate abuse, enumeration, off-hours operations
+``windows``     sliding-window counts per key in bounded memory; ``rates``: rate baselines
 """
 
+from vigil.processors.threat.behaviour import BehaviourConfig
 from vigil.processors.threat.scorer import ThreatConfig, ThreatScorer
 
-__all__ = ["ThreatConfig", "ThreatScorer"]
+__all__ = ["BehaviourConfig", "ThreatConfig", "ThreatScorer"]

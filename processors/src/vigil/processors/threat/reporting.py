@@ -12,17 +12,24 @@ the item and:
 ``vigil.threat.severity``      ``critical`` (score >= 0.9), ``high`` (>= 0.7), ``medium``
 ``vigil.threat.rule``          the id of the strongest rule that fired
 ``vigil.threat.score``         as on the item; with ``vigil.threat.categories`` and ``.rules``
-``vigil.threat.attribute``     where the payload was: ``url.query``, ``db.statement``, ``body`` ...
-``vigil.threat.value``         the offending value, secrets masked (:mod:`.masking`), cut at 256
+``vigil.threat.attribute``     where the payload was: ``url.query``, ``db.statement``, ``body`` ...;
+                               for a behavioural attack, whose behaviour: ``client.address``,
+                               ``user.name``
+``vigil.threat.value``         the offending value, secrets masked (:mod:`.masking`), cut at 256;
+                               for a behavioural attack, the client or account
 ``client.address``             the client, when the item names it
 =============================  ================================================================
 
 The record's resource is the item's (``service.name`` and the rest); its severity number is FATAL,
-ERROR or WARN for critical, high and medium.
+ERROR or WARN for critical, high and medium. Its body says what happened in words ("bruteforce
+attack (bruteforce.client): 5 failed logins in 5 min from 203.0.113.9").
+
+A behavioural attack gives an event each time it reaches a level, not for every item past it
+(:mod:`.behaviour`): those items are annotated, and their finding says ``event=False``.
 
 The counter ``vigil_threats_total{category, severity}`` on the sidecar's ``/metrics`` (Prometheus
 scrapes it as job ``vigil-sidecar``) counts the same events, by their strongest category: its sum
-over categories is the number of attacks. Its labels are bounded (8 categories x 3 severities).
+over categories is the number of attacks. Its labels are bounded (13 categories x 3 severities).
 """
 
 from __future__ import annotations
@@ -36,8 +43,8 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, InstrumentationSc
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs, SeverityNumber
 from prometheus_client import Counter
 
-from vigil.processors.signals import Signal
 from vigil.processors.otlp_attributes import string_array, text
+from vigil.processors.signals import Signal
 from vigil.processors.threat.masking import mask_secrets
 
 if TYPE_CHECKING:
@@ -70,7 +77,7 @@ def report(findings: list[Finding]) -> list[SideOutput]:
     """Count the attacks among ``findings`` and return their events as one logs request (or none)."""
     by_resource: dict[int, tuple[Message | None, list[LogRecord]]] = {}
     for finding in findings:
-        if not finding.verdict.is_attack:
+        if not finding.verdict.is_attack or not finding.event:
             continue
         record = _event(finding)
         by_resource.setdefault(id(finding.resource), (finding.resource, []))[1].append(record)
@@ -98,6 +105,10 @@ def _event(finding: Finding) -> LogRecord:
     if len(value) > VALUE_LIMIT:
         value = value[:VALUE_LIMIT] + "…"
     origin = f" from {client}" if client else ""
+    if evidence is not None and evidence.detail:
+        body = f"{category} attack ({rule}): {evidence.detail}"
+    else:
+        body = f"{category} attack ({rule}) in {where or 'the item'}{origin}"
     now = time.time_ns()
     when = getattr(item, "end_time_unix_nano", 0) or getattr(item, "time_unix_nano", 0) or now
     fields = [
@@ -118,7 +129,7 @@ def _event(finding: Finding) -> LogRecord:
         observed_time_unix_nano=now,
         severity_number=_SEVERITY_NUMBERS[level],
         severity_text=level.upper(),
-        body=AnyValue(string_value=f"{category} attack ({rule}) in {where or 'the item'}{origin}"),
+        body=AnyValue(string_value=body),
         attributes=fields,
         trace_id=item.trace_id,
         span_id=item.span_id,

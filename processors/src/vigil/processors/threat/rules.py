@@ -21,6 +21,17 @@ Categories (the values of ``vigil.threat.categories``):
 ``ssti``        server-side template and expression-language injection
 ``ssrf``        server-side request forgery targets in parameters
 ``scanner``     known attack tools, by user agent
+
+and, from behaviour over time rather than from one value (:mod:`vigil.processors.threat.behaviour`):
+
+``bruteforce``  repeated failed logins, per client and per account
+``stuffing``    credential stuffing: many accounts failing from one client, or one account from many
+``rate-abuse``  a client far above its usual request rate on an endpoint
+``enumeration`` bursts of 404 / 403 (or ``access.denied`` events) from one client
+``privileged``  admin routes and deletes at unusual hours (a suspicion, below 0.5 on its own)
+
+The behavioural rules grade their score by level: 0.55 (medium), 0.75 (high) and 0.92 (critical)
+as their counts pass the configured levels; their ``score`` below is the critical one.
 """
 
 from __future__ import annotations
@@ -36,8 +47,27 @@ JNDI = "jndi"
 SSTI = "ssti"
 SSRF = "ssrf"
 SCANNER = "scanner"
+BRUTEFORCE = "bruteforce"
+STUFFING = "stuffing"
+RATE_ABUSE = "rate-abuse"
+ENUMERATION = "enumeration"
+PRIVILEGED = "privileged"
 
-CATEGORIES: tuple[str, ...] = (SQLI, XSS, TRAVERSAL, CMDI, JNDI, SSTI, SSRF, SCANNER)
+CATEGORIES: tuple[str, ...] = (
+    SQLI,
+    XSS,
+    TRAVERSAL,
+    CMDI,
+    JNDI,
+    SSTI,
+    SSRF,
+    SCANNER,
+    BRUTEFORCE,
+    STUFFING,
+    RATE_ABUSE,
+    ENUMERATION,
+    PRIVILEGED,
+)
 
 
 @dataclass(frozen=True)
@@ -56,6 +86,18 @@ class Detection(NamedTuple):
     category: str
     rule: str
     score: float
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """One attribute value and what was found in it: a payload in ``url.query``, or, for the
+    behavioural rules, the client (``client.address``) or account (``user.name``) whose behaviour
+    fired them, with what it did (``detail``: "5 failed logins in 5 min")."""
+
+    key: str
+    value: str
+    detections: tuple[Detection, ...]
+    detail: str = ""
 
 
 _RULES: tuple[Rule, ...] = (
@@ -136,6 +178,45 @@ _RULES: tuple[Rule, ...] = (
         SCANNER,
         0.8,
         "the user agent of a known attack tool: sqlmap, nikto, nuclei, masscan",
+    ),
+    # Behaviour over time (behaviour.py); graded 0.55 / 0.75 / 0.92 by level
+    Rule("bruteforce.client", BRUTEFORCE, 0.92, "failed logins from one client: 3 / 5 / 10 in 5 minutes"),
+    Rule("bruteforce.account", BRUTEFORCE, 0.92, "failed logins on one account: 3 / 5 / 10 in 5 minutes"),
+    Rule(
+        "bruteforce.success-after-failures",
+        BRUTEFORCE,
+        0.85,
+        "a successful login after 5 or more failures of its client or account in 5 minutes",
+    ),
+    Rule(
+        "stuffing.client-many-accounts",
+        STUFFING,
+        0.92,
+        "one client failing logins on many accounts: 5 / 10 / 20 in 10 minutes",
+    ),
+    Rule(
+        "stuffing.account-many-clients",
+        STUFFING,
+        0.92,
+        "one account failing logins from many clients: 5 / 10 / 20 in 10 minutes",
+    ),
+    Rule(
+        "rate-abuse.client-endpoint",
+        RATE_ABUSE,
+        0.92,
+        "a client above 8 / 16 / 32 times its usual requests per minute on a route",
+    ),
+    Rule(
+        "enumeration.client-4xx-burst",
+        ENUMERATION,
+        0.92,
+        "404 / 403 responses or access.denied events for one client: 20 / 50 / 100 a minute",
+    ),
+    Rule(
+        "privileged.off-hours",
+        PRIVILEGED,
+        0.35,
+        "an admin route, DELETE or privileged.operation event between 22:00 and 06:00 UTC",
     ),
 )
 
