@@ -39,6 +39,32 @@ def counter(url: str, name: str, **labels: str) -> float:
     )
 
 
+def collector_component(
+    configs: Sequence[str], addr: Mapping[str, str], run_dir: Path, env: Mapping[str, str]
+) -> Component:
+    """otelcol-vigil with ``configs`` (paths under collector-config/, merged in order), its
+    listeners at ``addr`` (``otlp``, ``http``, ``return``, ``health``, ``prom``, ``telemetry``),
+    its queues and log file in ``run_dir``; ``env`` adds the rest (sidecar, Jaeger, ...)."""
+    paths = [REPO / "collector-config" / name for name in configs]
+    return Component(
+        "collector",
+        (binary("otelcol-vigil"), *(a for p in paths for a in ("--config", str(p))), *COLLECTOR_FLAGS),
+        env={
+            "VIGIL_COLLECTOR_OTLP_GRPC_ENDPOINT": addr["otlp"],
+            "VIGIL_COLLECTOR_OTLP_HTTP_ENDPOINT": addr["http"],
+            "VIGIL_COLLECTOR_RETURN_ENDPOINT": addr["return"],
+            "VIGIL_COLLECTOR_HEALTH_ENDPOINT": addr["health"],
+            "VIGIL_COLLECTOR_PROMETHEUS_ENDPOINT": addr["prom"],
+            "VIGIL_COLLECTOR_TELEMETRY_HOST": addr["telemetry"].rpartition(":")[0],
+            "VIGIL_COLLECTOR_TELEMETRY_PORT": addr["telemetry"].rpartition(":")[2],
+            "VIGIL_COLLECTOR_STORAGE_DIR": str(run_dir / "queues"),
+            "VIGIL_LOG_EXPORT_PATH": str(run_dir / "logs.jsonl"),
+            **env,
+        },
+        health_url=f"http://{addr['health']}/",
+    )
+
+
 @contextmanager
 def pipeline(
     run_dir: Path,
@@ -49,25 +75,15 @@ def pipeline(
 ) -> Iterator[Stack]:
     """Sidecar and collector (``collector-config/overlays/<name>.yaml`` merged over vigil.yaml),
     healthy; stopped on the way out. Without ``jaeger``, scored spans wait in the exporter queue."""
-    configs = [REPO / "collector-config" / "vigil.yaml"]
-    configs += [REPO / "collector-config" / "overlays" / f"{name}.yaml" for name in overlays]
-    collector = Component(
-        "collector",
-        (binary("otelcol-vigil"), *(a for c in configs for a in ("--config", str(c))), *COLLECTOR_FLAGS),
-        env={
-            "VIGIL_COLLECTOR_OTLP_GRPC_ENDPOINT": ADDR["otlp"],
-            "VIGIL_COLLECTOR_OTLP_HTTP_ENDPOINT": ADDR["http"],
-            "VIGIL_COLLECTOR_RETURN_ENDPOINT": ADDR["return"],
-            "VIGIL_COLLECTOR_HEALTH_ENDPOINT": ADDR["health"],
-            "VIGIL_COLLECTOR_PROMETHEUS_ENDPOINT": ADDR["prom"],
-            "VIGIL_COLLECTOR_TELEMETRY_PORT": str(PORTS["telemetry"]),
+    collector = collector_component(
+        ["vigil.yaml", *(f"overlays/{name}.yaml" for name in overlays)],
+        ADDR,
+        run_dir,
+        {
             "VIGIL_SIDECAR_ENDPOINT": ADDR["sidecar"],
             "VIGIL_JAEGER_OTLP_ENDPOINT": ADDR["jaeger_otlp_grpc"] if jaeger else f"{HOST}:{free_port()}",
-            "VIGIL_COLLECTOR_STORAGE_DIR": str(run_dir / "queues"),
-            "VIGIL_LOG_EXPORT_PATH": str(run_dir / "logs.jsonl"),
             **(collector_env or {}),
         },
-        health_url=f"http://{ADDR['health']}/",
     )
     sidecar = Component(
         "sidecar",

@@ -32,10 +32,9 @@ import grpc
 import pytest
 
 from tests.e2e.backends import wait_for
-from tests.e2e.isolated import counter
-from tests.installed import REPO, binary
+from tests.e2e.isolated import collector_component, counter
 from vigil.processors.signals import Signal
-from vigil.processors.stack.components import COLLECTOR_FLAGS, Component
+from vigil.processors.stack.components import Component
 from vigil.processors.stack.runner import Stack
 
 pytestmark = pytest.mark.stack
@@ -179,26 +178,16 @@ def sidecar(name: str) -> Component:
 @pytest.fixture(scope="module")
 def scale_out(tmp_path_factory) -> Iterator[ScaleOut]:
     run_dir: Path = tmp_path_factory.mktemp("scale-out-run")
-    configs = [REPO / "collector-config" / name for name in ("vigil.yaml", "overlays/scale-out.yaml")]
-    collector = Component(
-        "collector",
-        (binary("otelcol-vigil"), *(a for c in configs for a in ("--config", str(c))), *COLLECTOR_FLAGS),
-        env={
-            "VIGIL_COLLECTOR_OTLP_GRPC_ENDPOINT": ADDR["otlp"],
-            "VIGIL_COLLECTOR_OTLP_HTTP_ENDPOINT": ADDR["http"],
-            "VIGIL_COLLECTOR_RETURN_ENDPOINT": ADDR["return"],
-            "VIGIL_COLLECTOR_HEALTH_ENDPOINT": ADDR["health"],
-            "VIGIL_COLLECTOR_PROMETHEUS_ENDPOINT": ADDR["prom"],
-            "VIGIL_COLLECTOR_TELEMETRY_HOST": HOST,
-            "VIGIL_COLLECTOR_TELEMETRY_PORT": str(PORTS["telemetry"]),
+    collector = collector_component(
+        ["vigil.yaml", "overlays/scale-out.yaml"],
+        ADDR,
+        run_dir,
+        {
             # The list of sidecars, one comma-separated string; logs go to the first one.
             "VIGIL_SIDECAR_ENDPOINTS": ",".join(ADDR[name] for name in SIDECARS),
             "VIGIL_SIDECAR_ENDPOINT": ADDR[SIDECARS[0]],
             "VIGIL_JAEGER_OTLP_ENDPOINT": ADDR["downstream"],
-            "VIGIL_COLLECTOR_STORAGE_DIR": str(run_dir / "queues"),
-            "VIGIL_LOG_EXPORT_PATH": str(run_dir / "logs.jsonl"),
         },
-        health_url=f"http://{ADDR['health']}/",
     )
     downstream = Relay(PORTS["downstream"]).start()
     relays = {name: Relay(PORTS["relay-" + name[-1]], target=ADDR["return"]).start() for name in SIDECARS}

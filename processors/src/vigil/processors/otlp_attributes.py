@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+from google.protobuf.message import Message
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, KeyValue
 
 _ARRAYS: dict[tuple[str, tuple[str, ...]], KeyValue] = {}
@@ -17,6 +20,17 @@ def number(key: str, value: float) -> KeyValue:
 
 def flag(key: str, value: bool) -> KeyValue:
     return KeyValue(key=key, value=AnyValue(bool_value=value))
+
+
+def drop_attributes(item: Message, keys: Iterable[str]) -> None:
+    """Remove the attributes named ``keys`` from a span or log record (e.g. output an earlier
+    scoring pass left); an item without any is left untouched."""
+    keys = frozenset(keys)
+    attributes = item.attributes
+    if any(kv.key in keys for kv in attributes):
+        kept = [kv for kv in attributes if kv.key not in keys]
+        del attributes[:]
+        attributes.extend(kept)
 
 
 def string_array(key: str, values: tuple[str, ...]) -> KeyValue:

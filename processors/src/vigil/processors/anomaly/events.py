@@ -31,10 +31,11 @@ from collections.abc import Iterable
 from google.protobuf.message import Message
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
-from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs, SeverityNumber
+from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, SeverityNumber
 from prometheus_client import Counter
 
 from vigil.processors.anomaly.output import REASONS, SCOPE, SCORE, Anomaly
+from vigil.processors.event_requests import events_request
 from vigil.processors.otlp_attributes import number, string_array, text
 
 EVENT_NAME = "vigil.anomaly"
@@ -55,7 +56,7 @@ class AnomalyEvents:
 
     def report(self, anomalies: Iterable[Anomaly]) -> ExportLogsServiceRequest | None:
         """Count ``anomalies``; return the events due, as one logs request (or None)."""
-        by_resource: dict[int, tuple[Message | None, list[LogRecord]]] = {}
+        events: list[tuple[Message | None, LogRecord]] = []
         now = time.time_ns()
         for anomaly in anomalies:
             ANOMALIES.labels(anomaly.signal.label, anomaly.reasons[0] if anomaly.reasons else "unknown").inc()
@@ -67,17 +68,8 @@ class AnomalyEvents:
                 continue
             suppressed = last[1] if last is not None else 0
             self._remember(key, when)
-            record = _event(anomaly, when, now, suppressed)
-            by_resource.setdefault(id(anomaly.resource), (anomaly.resource, []))[1].append(record)
-        if not by_resource:
-            return None
-        request = ExportLogsServiceRequest()
-        for resource, records in by_resource.values():
-            resource_logs = ResourceLogs(scope_logs=[ScopeLogs(scope=SCOPE, log_records=records)])
-            if resource is not None:
-                resource_logs.resource.CopyFrom(resource)
-            request.resource_logs.append(resource_logs)
-        return request
+            events.append((anomaly.resource, _event(anomaly, when, now, suppressed)))
+        return events_request(SCOPE, events)
 
     def _remember(self, key: str, when: int) -> None:
         self._last[key] = [when, 0]

@@ -81,6 +81,7 @@ from vigil.processors.anomaly import output
 from vigil.processors.anomaly.calibration import calibrate_one
 from vigil.processors.anomaly.output import Anomaly, Reason
 from vigil.processors.anomaly.templates import TEMPLATE_KEYS, LogTemplates, Template
+from vigil.processors.otlp_attributes import drop_attributes
 from vigil.processors.signals import Signal
 
 NEW_TEMPLATE_SURPRISE = 2.0
@@ -213,7 +214,7 @@ class LogAnomalies:
 
         template, created = self.templates.match(body)
         if stale:
-            output.remove(record, TEMPLATE_KEYS)
+            drop_attributes(record, TEMPLATE_KEYS)
 
         usage = template.stats
         if usage is None:

@@ -56,6 +56,7 @@ from numpy.typing import NDArray
 from scipy.special import gammainc
 
 from vigil.processors.anomaly.calibration import calibrate
+from vigil.processors.anomaly.learning import learning_weight
 
 _SPREAD_FLOOR = 0.1
 _ERROR_FLOOR = 1e-3
@@ -195,19 +196,16 @@ class OperationBaselines:
         batch_mean = np.bincount(inverse, weights=w * clipped) / n_eff
         reference = np.where(count > 0, centre, batch_mean)
         batch_spread = np.bincount(inverse, weights=w * np.abs(clipped - reference[inverse])) / n_eff
-        # A running mean at first (weight n/(count+n)); then an exponential half-life of
-        # halflife_seconds of event time, but never fewer than min_halflife_spans spans.
-        elapsed = np.maximum(now - self._learnt_at[ops], 0) / 1e9
         # (outliers slow it down either way: n_eff / n is 0.2 for a batch of outliers only)
-        steps = np.minimum(elapsed / self.halflife_seconds, n_eff / self.min_halflife_spans) * (n_eff / n)
-        weight = np.maximum(n_eff / (count + n_eff), 1.0 - 0.5**steps)
+        elapsed = np.maximum(now - self._learnt_at[ops], 0) / 1e9
+        halflife, min_spans = self.halflife_seconds, self.min_halflife_spans
+        weight = learning_weight(count, n_eff, elapsed, halflife, min_spans, n_eff / n)
         self._centre[ops] = centre + weight * (batch_mean - centre)
         self._spread[ops] = spread + weight * (batch_spread - spread)
         # Errors are learnt five times more slowly than latency: a failing dependency should stay
         # news for longer than a slow one.
         batch_errors = np.bincount(inverse, weights=error.astype(np.float64)) / n
-        error_steps = np.minimum(elapsed / self.halflife_seconds, n / self.min_halflife_spans) / 5
-        error_weight = np.maximum(n / (count + n), 1.0 - 0.5**error_steps)
+        error_weight = learning_weight(count, n, elapsed, halflife, min_spans, 0.2)
         self._errors[ops] += error_weight * (batch_errors - self._errors[ops])
         keep = (1.0 - 1.0 / self.error_window_spans) ** n
         self._recent_errors[ops] = self._recent_errors[ops] * keep + (1.0 - keep) * batch_errors

@@ -23,13 +23,13 @@ Items scored >= 0.5 are also counted and reported as ``vigil.anomaly`` events
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from google.protobuf.message import Message
 from opentelemetry.proto.common.v1.common_pb2 import InstrumentationScope, KeyValue
 
-from vigil.processors.otlp_attributes import flag, number, string_array
+from vigil.processors.otlp_attributes import drop_attributes, flag, number, string_array
 from vigil.processors.signals import Signal
 
 SCORE = "vigil.anomaly.score"
@@ -119,13 +119,4 @@ def clear_previous(item: Message) -> None:
     costs one look, not a walk of every attribute."""
     attributes = item.attributes
     if attributes and attributes[-1].key.startswith("vigil."):
-        remove(item, OUTPUT_KEYS)
-
-
-def remove(item: Message, keys: Iterable[str]) -> None:
-    """Drop our earlier output from an item (e.g. a span scored by an earlier sidecar hop)."""
-    keys = frozenset(keys)
-    if any(kv.key in keys for kv in item.attributes):
-        kept = [kv for kv in item.attributes if kv.key not in keys]
-        del item.attributes[:]
-        item.attributes.extend(kept)
+        drop_attributes(item, OUTPUT_KEYS)

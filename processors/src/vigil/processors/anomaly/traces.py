@@ -48,6 +48,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vigil.processors.anomaly.calibration import calibrate_one
+from vigil.processors.anomaly.learning import learning_weight
 
 _SERVER, _CONSUMER = 2, 5
 ENTRY_KINDS = frozenset({_SERVER, _CONSUMER})
@@ -210,12 +211,12 @@ class TraceShapes:
 
     def _learn(self, entry: _Entry, calls: dict[Hashable, int], now: int, strength: float) -> None:
         entry.traces += 1
-        # As the operation baselines: a running mean at first, then a half-life of event time
-        # (never fewer than min_halflife_traces traces), so that a lasting change of shape is
-        # reported for a while whatever the traffic, then becomes the new normal.
+        # As the operation baselines (.learning): a lasting change of shape is reported for a
+        # while whatever the traffic, then becomes the new normal.
         elapsed = max(now - entry.learnt_at, 0) / 1e9
-        steps = min(elapsed / self.halflife_seconds, 1.0 / self.min_halflife_traces)
-        weight = max(1.0 / entry.traces, 1.0 - 0.5 ** (steps * strength))
+        weight = learning_weight(
+            entry.traces - 1, 1, elapsed, self.halflife_seconds, self.min_halflife_traces, strength
+        )
         entry.learnt_at = now
         for op, usual in entry.calls.items():
             count = calls.get(op, 0)

@@ -37,12 +37,11 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from google.protobuf.message import Message
-from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, InstrumentationScope, KeyValue
-from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs, SeverityNumber
+from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, SeverityNumber
 from prometheus_client import Counter
 
+from vigil.processors.event_requests import events_request
 from vigil.processors.otlp_attributes import string_array, text
 from vigil.processors.signals import Signal
 from vigil.processors.threat.masking import mask_secrets
@@ -75,21 +74,10 @@ def severity(score: float) -> str:
 
 def report(findings: list[Finding]) -> list[SideOutput]:
     """Count the attacks among ``findings`` and return their events as one logs request (or none)."""
-    by_resource: dict[int, tuple[Message | None, list[LogRecord]]] = {}
-    for finding in findings:
-        if not finding.verdict.is_attack or not finding.event:
-            continue
-        record = _event(finding)
-        by_resource.setdefault(id(finding.resource), (finding.resource, []))[1].append(record)
-    if not by_resource:
-        return []
-    request = ExportLogsServiceRequest()
-    for resource, records in by_resource.values():
-        resource_logs = ResourceLogs(scope_logs=[ScopeLogs(scope=SCOPE, log_records=records)])
-        if resource is not None:
-            resource_logs.resource.CopyFrom(resource)
-        request.resource_logs.append(resource_logs)
-    return [(Signal.LOGS, request)]
+    request = events_request(
+        SCOPE, ((f.resource, _event(f)) for f in findings if f.verdict.is_attack and f.event)
+    )
+    return [] if request is None else [(Signal.LOGS, request)]
 
 
 def _event(finding: Finding) -> LogRecord:

@@ -66,7 +66,7 @@ from dataclasses import dataclass, field
 from google.protobuf.message import Message
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
-from vigil.processors.otlp_attributes import string_array
+from vigil.processors.otlp_attributes import drop_attributes, string_array
 from vigil.processors.scoring import SideOutput
 from vigil.processors.signals import Signal
 from vigil.processors.threat.analysis import (
@@ -327,7 +327,7 @@ class ThreatScorer:
         detections = [d for e in evidence for d in e.detections if d.rule not in disabled]
         result = verdict(detections)
         if stale:
-            _remove_output(item)
+            drop_attributes(item, OUTPUT_KEYS)
         if result is None:
             return
         item.attributes.extend(
@@ -347,9 +347,3 @@ class ThreatScorer:
         findings.append(finding)
         for sink in self.sinks:
             sink(finding)
-
-
-def _remove_output(item: Message) -> None:
-    kept = [kv for kv in item.attributes if kv.key not in OUTPUT_KEYS]
-    del item.attributes[:]
-    item.attributes.extend(kept)
