@@ -12,6 +12,10 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cache=${VIGIL_CACHE_DIR:-$HOME/.cache/vigil}
 bin_dir=$cache/bin
 mkdir -p "$bin_dir"
+# One install at a time: concurrent runs (two shells, or tests calling this while CI does) would
+# race on apt's lock, the venv and the Go builds. The lock lives outside the repository.
+exec 9>"$cache/install.lock"
+flock 9
 
 # Pinned versions. Jaeger tags v1.x and v2.x releases on the same commit, and only the v1 tags
 # are valid Go module versions (its module path has no /v2): v1.76.0 is Jaeger v2.13.0, and

@@ -68,10 +68,7 @@ def test_reservoir_is_bounded_and_restores():
     assert np.allclose(copy.score(probe.copy()), forest.score(probe.copy()))
 
 
-def test_rows_read_lengths_and_cap_features():
-    from opentelemetry.proto.trace.v1.trace_pb2 import Span
-
-    span = Span(kind=2)
-    span.events.add(name="exception")
-    rows = SpanForest().rows([span], np.array([2]), np.array([1e6]), np.array([True]))
-    assert rows.tolist() == [[15, 1, 2, 0, 1, 0]]
+def test_rows_cap_features():
+    shape = np.array([[70, 1, 0]])  # attributes, events, links
+    rows = SpanForest().rows(shape, np.array([2]), np.array([1e6]), np.array([True]))
+    assert rows.tolist() == [[15, 1, 2, 63, 1, 0]]

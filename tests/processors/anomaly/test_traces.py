@@ -99,3 +99,26 @@ def test_snapshot_restore_keeps_what_is_usual():
     copy.restore(shapes.snapshot())
     assert copy.judge(ENTRY, {DB: 2, STOCK: 1}, next(CLOCK)).score < 0.5
     assert copy.judge(ENTRY, {DB: 2}, next(CLOCK)).score >= 0.5
+
+
+def test_a_batch_of_traces_learns_as_those_traces_one_by_one():
+    one_by_one, batched = TraceShapes(), TraceShapes()
+    for calls in [{DB: 1, STOCK: 1}] * 5 + [{DB: 3}] * 5:
+        one_by_one.judge(ENTRY, calls, 10**9)
+    batched.judge_many([(ENTRY, {DB: 1, STOCK: 1}, 5), (ENTRY, {DB: 3}, 5)], 10**9)
+
+    def usual(shapes: TraceShapes) -> dict:
+        ((_, traces, _, calls),) = shapes.snapshot()["entries"]
+        assert traces == 10
+        return {op: (round(presence, 9), round(mean, 9)) for op, presence, mean, _ in calls}
+
+    # DB in every trace, twice on average; STOCK in half of them.
+    assert usual(batched) == usual(one_by_one) == {DB: (1.0, 2.0), STOCK: (0.5, 1.0)}
+
+
+def test_a_batch_is_judged_against_the_baseline_before_it():
+    shapes = TraceShapes(warmup_traces=20)
+    train(shapes)
+    usual, missing = shapes.judge_many([(ENTRY, {DB: 2, STOCK: 1}, 300), (ENTRY, {DB: 2}, 1)], next(CLOCK))
+    assert usual.score < 0.5
+    assert missing.score >= 0.5 and missing.findings == ("missing shop GET inventory",)

@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -92,11 +91,15 @@ class SpanForest:
         return self._model is not None
 
     def rows(
-        self, spans: Sequence[Any], kinds: NDArray[np.int64], z: NDArray[np.float64], error: NDArray[np.bool_]
+        self,
+        shape: NDArray[np.int64],
+        kinds: NDArray[np.int64],
+        z: NDArray[np.float64],
+        error: NDArray[np.bool_],
     ) -> NDArray[np.int64]:
-        """Feature rows for a batch: the latency z and error flag from the baselines, the rest
-        from the spans themselves (lengths, no attribute walk)."""
-        shape = np.array([(len(s.attributes), len(s.events), len(s.links)) for s in spans], dtype=np.int64)
+        """Feature rows for a batch: the latency z and error flag from the baselines, the kinds,
+        and ``shape``: each span's numbers of attributes, events and links (n x 3, read by the
+        caller in its one pass over the spans)."""
         slowness = np.rint(2.0 * np.log2(1.0 + z)).astype(np.int64)
         rows = np.column_stack([slowness, error, kinds, shape.reshape(-1, 3)])
         return np.minimum(rows, _CAPS)

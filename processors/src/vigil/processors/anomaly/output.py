@@ -89,6 +89,7 @@ class Anomaly:
 _SCORES = {key: [number(key, i / 100) for i in range(101)] for key in (SCORE, TRACE_SCORE)}
 SCORE_ATTRIBUTES = _SCORES[SCORE]
 """``SCORE_ATTRIBUTES[i]`` is the attribute for a score of ``i / 100``."""
+TRACE_SCORE_ATTRIBUTES = _SCORES[TRACE_SCORE]
 WARMUP_ATTRIBUTE = flag(WARMUP, True)
 
 

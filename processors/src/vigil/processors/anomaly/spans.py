@@ -24,7 +24,8 @@ replaying recorded telemetry (``vigil score --state``) behaves as it did live.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -41,6 +42,28 @@ from vigil.processors.otlp_attributes import string_array
 from vigil.processors.signals import Signal
 
 _ERROR = 2  # STATUS_CODE_ERROR
+_ENTRY_KINDS = np.array(sorted(ENTRY_KINDS))
+# The attribute written per span, by index: a score of i / 100, or (last) the warm-up mark.
+_WRITTEN = [*output.SCORE_ATTRIBUTES, output.WARMUP_ATTRIBUTE]
+_WARMUP_INDEX = len(_WRITTEN) - 1
+
+
+@dataclass(frozen=True)
+class _TraceVerdicts:
+    """The trace verdicts of a batch, one per judged entry span."""
+
+    index: NDArray[np.intp]
+    """The entry spans' indices in the batch."""
+    score: NDArray[np.float64]
+    findings: list[tuple[str, ...]]
+    """What stood out in each trace's shape (empty: nothing, or only its latency)."""
+
+    @property
+    def shaped(self) -> NDArray[np.bool_]:
+        return np.array([bool(f) for f in self.findings], dtype=bool)
+
+
+_NO_VERDICTS = _TraceVerdicts(np.zeros(0, dtype=np.intp), np.zeros(0), [])
 
 
 def service_name(resource: Any) -> str:
@@ -63,6 +86,11 @@ class SpanAnomalies:
         self.baselines = baselines or OperationBaselines()
         self.shapes = shapes or TraceShapes()
         self.forest = forest
+        # Random 64-bit codes per operation slot: a trace's calls sum to a multiset hash.
+        codes = np.random.default_rng(0).integers(
+            0, 2**64, size=(2, self.baselines.max_operations), dtype=np.uint64
+        )
+        self._call_hash, self._entry_hash = codes
         self.now = 0
         """The event time reached: the latest span end time seen (ns)."""
 
@@ -91,13 +119,18 @@ class SpanAnomalies:
                             s.trace_id,
                             s.span_id,
                             s.parent_span_id,
+                            len(s.attributes),
+                            len(s.events),
+                            len(s.links),
                         )
                         for s in batch
                     ]
                 )
         if not spans:
             return []
-        services, names, kinds, starts, ends, codes, trace_ids, span_ids, parent_ids = zip(*rows, strict=True)
+        (services, names, kinds, starts, ends, codes, trace_ids, span_ids, parent_ids, *shape) = zip(
+            *rows, strict=True
+        )
         verbs = SQL_VERBS
         if any(name in verbs for name in names):
             names = [operation_name(spans[i]) if name in verbs else name for i, name in enumerate(names)]
@@ -114,52 +147,58 @@ class SpanAnomalies:
         best = np.maximum(scores.latency, scores.error)
         multivariate = None
         if self.forest is not None:
-            rows_ = self.forest.rows(spans, kind, scores.z, error)
-            multivariate = self.forest.score(rows_)
+            features = np.array(shape, dtype=np.int64).T
+            multivariate = self.forest.score(self.forest.rows(features, kind, scores.z, error))
             if multivariate is not None:
                 best = np.maximum(best, multivariate)
         baselines.learn(slots, duration, error, self.now)
 
-        verdicts = self._judge_traces(kind, trace_ids, span_ids, parent_ids, keys)
-
-        # Annotate: a cached attribute per span; the few entry spans and anomalies get more.
-        score_index = np.minimum((best * 100).astype(np.int64), 100)
-        cached = output.SCORE_ATTRIBUTES
         warm = scores.warm
+        traces = self._judge_traces(kind, trace_ids, span_ids, parent_ids, keys, slots)
+        # The written score: the span's own where warm; on entry spans with a trace verdict, the
+        # trace's if higher (or, during the span's own warm-up, the trace's alone). A trace as
+        # such is as slow as its entry span, unless its shape is what stands out.
+        final = np.where(warm, best, np.nan)
+        entries = traces.index
+        trace_score = traces.score
+        if len(entries):
+            own_latency = np.where(warm[entries], scores.latency[entries], 0.0)
+            trace_score = np.where(traces.shaped, trace_score, np.maximum(trace_score, own_latency))
+            final[entries] = np.fmax(final[entries], trace_score)
+        written = np.where(np.isnan(final), _WARMUP_INDEX, np.minimum(np.nan_to_num(final) * 100, 100))
+        cached = _WRITTEN
         clear = output.clear_previous
-        for span, is_warm, index in zip(spans, warm.tolist(), score_index.tolist(), strict=True):
+        for span, index in zip(spans, written.astype(np.int64).tolist(), strict=True):
             clear(span)
-            span.attributes.append(cached[index] if is_warm else output.WARMUP_ATTRIBUTE)
+            span.attributes.append(cached[index])
+        trace_cached = output.TRACE_SCORE_ATTRIBUTES
+        trace_written = np.minimum(trace_score * 100, 100).astype(np.int64).tolist()
+        for i, index in zip(entries.tolist(), trace_written, strict=True):
+            spans[i].attributes.append(trace_cached[index])
+
         anomalies: list[Anomaly] = []
-        flagged = set(np.flatnonzero(warm & (best >= THRESHOLD)).tolist()) | verdicts.keys()
-        for i in sorted(flagged):
-            span = spans[i]
-            candidates = [(float(scores.latency[i]), Reason.LATENCY), (float(scores.error[i]), Reason.ERROR)]
-            if multivariate is not None:
-                candidates.append((float(multivariate[i]), Reason.MULTIVARIATE))
-            if not warm[i]:
-                candidates = []
+        position = {int(i): n for n, i in enumerate(entries.tolist())}
+        for i in np.flatnonzero(final >= THRESHOLD).tolist():
+            candidates = []
+            if warm[i]:
+                candidates = [
+                    (float(scores.latency[i]), Reason.LATENCY),
+                    (float(scores.error[i]), Reason.ERROR),
+                ]
+                if multivariate is not None:
+                    candidates.append((float(multivariate[i]), Reason.MULTIVARIATE))
             subject = f"{keys[i][0]} {keys[i][1]}"
-            verdict = verdicts.get(i)
-            if verdict is not None:
-                trace_score, findings = verdict
+            n = position.get(i)
+            if n is not None:
+                findings = traces.findings[n]
+                reason = Reason.TRACE_SHAPE if findings else Reason.TRACE_LATENCY
+                candidates.append((float(trace_score[n]), reason))
                 if findings:
-                    candidates.append((trace_score, Reason.TRACE_SHAPE))
                     subject += ": " + "; ".join(findings)
-                else:  # a trace is as slow as its entry span
-                    trace_score = max(trace_score, float(scores.latency[i]) if warm[i] else 0.0)
-                    candidates.append((trace_score, Reason.TRACE_LATENCY))
-            top = max(c[0] for c in candidates)
-            attributes = span.attributes
-            if not warm[i] or top > best[i]:
-                # The trace's verdict lifts (or, during the span's own warm-up, gives) its score.
-                attributes[-1].CopyFrom(output.score_attribute(top))
-            if verdict is not None:
-                attributes.append(output.score_attribute(trace_score, output.TRACE_SCORE))
-            if top < THRESHOLD:
-                continue
+            top = float(final[i])
             reasons = tuple(r.value for c, r in sorted(candidates, key=lambda c: -c[0]) if c >= THRESHOLD)
-            attributes.append(string_array(output.REASONS, reasons))
+            span = spans[i]
+            span.attributes.append(string_array(output.REASONS, reasons))
             resource = resources[bisect.bisect_right(resources, i, key=lambda r: r[0]) - 1][1]
             anomalies.append(
                 Anomaly(Signal.TRACES, top, reasons, subject, resource, span.trace_id, span.span_id, ends[i])
@@ -174,50 +213,86 @@ class SpanAnomalies:
         span_ids: Sequence[bytes],
         parent_ids: Sequence[bytes],
         keys: list[Hashable],
-    ) -> dict[int, tuple[float, tuple[str, ...]]]:
-        """Judge the batch's entry spans against their operation's usual calls: index -> (score,
-        findings) for entry operations past warm-up. Spans of traces whose root is not in the
-        batch wait in :class:`TraceShapes` for it."""
+        slots: NDArray[np.intp],
+    ) -> _TraceVerdicts:
+        """Judge the batch's entry spans against their operation's usual calls (entry operations
+        past warm-up only). Spans of traces whose root is not in the batch wait in
+        :class:`TraceShapes` for it.
+
+        The common case, a whole trace in one batch under a single root, is grouped in numpy:
+        each such trace's calls are summarised by a multiset hash of its operations, so traces of
+        one entry operation that made the same calls are judged once. Other traces (spread over
+        batches, nested entry spans) are walked span by span."""
         shapes = self.shapes
-        is_root = np.array([not p for p in parent_ids], dtype=bool)
-        is_entry = is_root | np.isin(kinds, list(ENTRY_KINDS))
-        groups: dict[bytes, list[int]] = {}
-        for i in np.flatnonzero(is_entry).tolist():
-            groups.setdefault(trace_ids[i], [])
-        if not groups:
-            shapes.remember(trace_ids, span_ids, parent_ids, keys, self.now)
-            return {}
-        waiting: list[int] = []
-        for i, trace_id in enumerate(trace_ids):
-            members = groups.get(trace_id)
-            if members is None:
-                waiting.append(i)
-            else:
-                members.append(i)
-        if waiting:
-            self._remember(waiting, trace_ids, span_ids, parent_ids, keys)
-        verdicts: dict[int, tuple[float, tuple[str, ...]]] = {}
-        for trace_id, members in groups.items():
-            earlier = shapes.take(trace_id)
+        n = len(trace_ids)
+        numbering: dict[bytes, int] = {}
+        number = numbering.setdefault
+        trace = np.fromiter((number(t, len(numbering)) for t in trace_ids), dtype=np.intp, count=n)
+        is_root = np.fromiter((not p for p in parent_ids), dtype=bool, count=n)
+        is_entry = is_root | np.isin(kinds, _ENTRY_KINDS)
+        count = len(numbering)
+        entries_in = np.bincount(trace[is_entry], minlength=count)
+        roots_in = np.bincount(trace[is_root], minlength=count)
+        waiting = np.flatnonzero(entries_in[trace] == 0)
+        if len(waiting):
+            self._remember(waiting.tolist(), trace_ids, span_ids, parent_ids, keys)
+        if not entries_in.any():
+            return _NO_VERDICTS
+        judged = np.flatnonzero(entries_in)
+        # A whole trace under a single root in this batch, nothing of it remembered from before.
+        whole = np.zeros(count, dtype=bool)
+        whole[judged] = (entries_in[judged] == 1) & (roots_in[judged] == 1)
+        by_number = list(numbering)
+        for t in np.flatnonzero(whole).tolist():
+            if shapes.waiting(by_number[t]):
+                whole[t] = False
+        order = np.argsort(trace, kind="stable")
+        bounds = np.searchsorted(trace[order], np.arange(count + 1))
+
+        items: list[tuple[Hashable, Mapping[Hashable, int], int]] = []
+        owners: list[NDArray[np.intp]] = []  # the entry spans each item's verdict belongs to
+        root_of_whole = np.flatnonzero(is_entry & whole[trace])
+        if len(root_of_whole):
+            hashes = np.zeros(count, dtype=np.uint64)
+            calls = np.flatnonzero(~is_entry & whole[trace])
+            np.add.at(hashes, trace[calls], self._call_hash[slots[calls]])
+            shape = hashes[trace[root_of_whole]] + self._entry_hash[slots[root_of_whole]]
+            _, first, group = np.unique(shape, return_index=True, return_inverse=True)
+            group_order = np.argsort(group, kind="stable")
+            group_bounds = np.searchsorted(group[group_order], np.arange(len(first) + 1))
+            for g, e in enumerate(root_of_whole[first].tolist()):
+                t = trace[e]
+                below: dict[Hashable, int] = {}
+                for i in order[bounds[t] : bounds[t + 1]].tolist():
+                    if i != e:
+                        below[keys[i]] = below.get(keys[i], 0) + 1
+                members = root_of_whole[group_order[group_bounds[g] : group_bounds[g + 1]]]
+                items.append((keys[e], below, len(members)))
+                owners.append(members)
+        for t in judged[~whole[judged]].tolist():
+            members = order[bounds[t] : bounds[t + 1]].tolist()
+            earlier = shapes.take(by_number[t])
+            spans = earlier + [(span_ids[i], parent_ids[i], keys[i]) for i in members]
             entries = [i for i in members if is_entry[i]]
-            single_root = len(entries) == 1 and is_root[entries[0]]
-            if not single_root or earlier:
-                spans = earlier + [(span_ids[i], parent_ids[i], keys[i]) for i in members]
             for e in entries:
-                if single_root and not earlier:
-                    calls: dict[Hashable, int] = {}
-                    for i in members:
-                        if i != e:
-                            calls[keys[i]] = calls.get(keys[i], 0) + 1
-                else:
-                    calls = shapes.calls_below(span_ids[e], spans)
-                verdict = shapes.judge(keys[e], calls, self.now)
-                if verdict.score is not None:
-                    verdicts[e] = (verdict.score, verdict.findings)
+                items.append((keys[e], shapes.calls_below(span_ids[e], spans), 1))
+                owners.append(np.array([e], dtype=np.intp))
             if not any(is_root[e] for e in entries):
                 # A nested entry span: the trace's root is still to come, with all of these.
                 self._remember(members, trace_ids, span_ids, parent_ids, keys)
-        return verdicts
+
+        index: list[NDArray[np.intp]] = []
+        score: list[float] = []
+        findings: list[tuple[str, ...]] = []
+        for members, verdict in zip(owners, shapes.judge_many(items, self.now), strict=True):
+            if verdict.score is None:
+                continue
+            index.append(members)
+            score.extend([verdict.score] * len(members))
+            findings.extend([verdict.findings] * len(members))
+        if not index:
+            return _NO_VERDICTS
+        return _TraceVerdicts(np.concatenate(index), np.array(score), findings)
 
     def _remember(
         self,

@@ -16,6 +16,10 @@ services exported more than ``window_seconds`` after the entry span, or never). 
 ``window_seconds`` of event time (span end times), and at most ``max_buffered_spans`` in all
 (oldest traces dropped first).
 
+The traces judged in one request are judged against the baselines as they were before it, and
+learnt together (:meth:`TraceShapes.judge_many`): traces of one entry operation that made exactly
+the same calls cost one judgement.
+
 With several sidecars, all spans of one trace must reach the same one: the collector's
 ``loadbalancing`` exporter with ``routing_key: traceID`` does that (see ``docs/scale-out.md``).
 
@@ -43,7 +47,7 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -79,6 +83,9 @@ class ShapeVerdict:
     """None while the entry operation warms up."""
     findings: tuple[str, ...] = ()
     """e.g. ``missing shop SELECT orders``, ``extra ...``, ``fan-out ... 9 (usually 1)``."""
+
+
+_WARMING_UP = ShapeVerdict(None)
 
 
 @dataclass
@@ -161,18 +168,44 @@ class TraceShapes:
                     calls[op] = calls.get(op, 0) + 1
         return calls
 
-    def judge(self, operation: Hashable, calls: dict[Hashable, int], now: int) -> ShapeVerdict:
+    def waiting(self, trace_id: bytes) -> bool:
+        """Whether spans of ``trace_id`` are remembered (its entry span has not come yet)."""
+        return trace_id in self._pending
+
+    def judge(self, operation: Hashable, calls: Mapping[Hashable, int], now: int) -> ShapeVerdict:
         """Judge the calls below one entry span of ``operation`` and learn from them."""
-        entry = self._entries.get(operation)
-        if entry is None:
-            entry = self._new_entry(operation)
-        else:
-            self._entries.move_to_end(operation)
-        verdict = self._score(entry, calls) if entry.traces >= self.warmup_traces else ShapeVerdict(None)
-        # An anomalous trace is learnt at a fifth of the weight: reported for a while, not at once
-        # the new normal.
-        self._learn(entry, calls, now, 0.2 if verdict.score is not None and verdict.score >= 0.5 else 1.0)
-        return verdict
+        return self.judge_many([(operation, calls, 1)], now)[0]
+
+    def judge_many(
+        self, traces: Sequence[tuple[Hashable, Mapping[Hashable, int], int]], now: int
+    ) -> list[ShapeVerdict]:
+        """Judge a batch's traces, given as (entry operation, calls below the entry span, how
+        many traces of the batch made exactly these calls), and learn from them.
+
+        As the operation baselines, every trace of a batch is judged against the baseline as it
+        was before the batch, then the batch is learnt at once: a batch of 2,000 spans holds a
+        few hundred traces but a handful of distinct shapes, and each shape costs one judgement."""
+        by_operation: dict[Hashable, list[int]] = {}
+        for i, (operation, _, _) in enumerate(traces):
+            by_operation.setdefault(operation, []).append(i)
+        verdicts: list[ShapeVerdict] = [_WARMING_UP] * len(traces)
+        for operation, members in by_operation.items():
+            entry = self._entries.get(operation)
+            if entry is None:
+                entry = self._new_entry(operation)
+            else:
+                self._entries.move_to_end(operation)
+            learnt = []
+            for i in members:
+                _, calls, count = traces[i]
+                verdict = self._score(entry, calls) if entry.traces >= self.warmup_traces else _WARMING_UP
+                verdicts[i] = verdict
+                # An anomalous trace is learnt at a fifth of the weight: reported for a while, not
+                # at once the new normal.
+                anomalous = verdict.score is not None and verdict.score >= 0.5
+                learnt.append((calls, count, 0.2 if anomalous else 1.0))
+            self._learn(entry, learnt, now)
+        return verdicts
 
     def expire(self, now: int) -> None:
         """Forget traces older than the window, and the oldest beyond ``max_buffered_spans``."""
@@ -185,7 +218,7 @@ class TraceShapes:
             del pending[trace_id]
             self._buffered -= len(oldest.spans)
 
-    def _score(self, entry: _Entry, calls: dict[Hashable, int]) -> ShapeVerdict:
+    def _score(self, entry: _Entry, calls: Mapping[Hashable, int]) -> ShapeVerdict:
         surprises: list[tuple[float, str]] = []
         for op, usual in entry.calls.items():
             count = calls.get(op, 0)
@@ -209,28 +242,48 @@ class TraceShapes:
         total = surprises[0][0] + 0.25 * sum(s for s, _ in surprises[1:])
         return ShapeVerdict(calibrate_one(total, self.shape_at_half), tuple(f for _, f in surprises[:3]))
 
-    def _learn(self, entry: _Entry, calls: dict[Hashable, int], now: int, strength: float) -> None:
-        entry.traces += 1
+    def _learn(
+        self, entry: _Entry, traces: Sequence[tuple[Mapping[Hashable, int], int, float]], now: int
+    ) -> None:
+        """Move an entry operation's baseline towards a batch of its traces: (calls, how many
+        traces made them, strength 0..1)."""
+        n = sum(count for _, count, _ in traces)
+        weights = [(calls, count * strength) for calls, count, strength in traces]
+        n_eff = sum(w for _, w in weights)
         # As the operation baselines (.learning): a lasting change of shape is reported for a
         # while whatever the traffic, then becomes the new normal.
         elapsed = max(now - entry.learnt_at, 0) / 1e9
         weight = learning_weight(
-            entry.traces - 1, 1, elapsed, self.halflife_seconds, self.min_halflife_traces, strength
+            entry.traces, n, elapsed, self.halflife_seconds, self.min_halflife_traces, n_eff / n
         )
+        entry.traces += n
         entry.learnt_at = now
-        for op, usual in entry.calls.items():
-            count = calls.get(op, 0)
-            usual.presence += weight * ((count > 0) - usual.presence)
-            if count:
-                usual.spread += weight * (abs(count - usual.mean) - usual.spread)
-                usual.mean += weight * (count - usual.mean)
-        for op in calls.keys() - entry.calls.keys():
-            # A call first seen now: present in this one trace of the history.
-            entry.calls[op] = _Calls(presence=weight, mean=float(calls[op]))
-        if len(entry.calls) > self.max_calls:
-            rarest = sorted(entry.calls, key=lambda op: entry.calls[op].presence)
-            for op in rarest[: len(entry.calls) - self.max_calls]:
-                del entry.calls[op]
+        known = entry.calls
+        called = set(known).union(*(calls.keys() for calls, _ in weights))
+        for op in called:
+            usual = known.get(op)
+            mean = usual.mean if usual is not None else 0.0
+            present = counted = deviation = 0.0
+            for calls, w in weights:
+                count = calls.get(op, 0)
+                if count:
+                    present += w
+                    counted += w * count
+                    deviation += w * abs(count - mean)
+            if usual is None:
+                # A call first seen now: present in this batch's share of the history.
+                batch_mean = counted / present
+                spread = sum(w * abs(calls[op] - batch_mean) for calls, w in weights if op in calls) / present
+                known[op] = _Calls(presence=weight * present / n_eff, mean=batch_mean, spread=spread)
+                continue
+            usual.presence += weight * (present / n_eff - usual.presence)
+            if present:
+                usual.spread += weight * (deviation / present - usual.spread)
+                usual.mean += weight * (counted / present - usual.mean)
+        if len(known) > self.max_calls:
+            rarest = sorted(known, key=lambda op: known[op].presence)
+            for op in rarest[: len(known) - self.max_calls]:
+                del known[op]
 
     def _new_entry(self, operation: Hashable) -> _Entry:
         if len(self._entries) >= self.max_entries:
