@@ -6,11 +6,12 @@ import socket
 
 # The stack's default ports, and the range of the isolated overlay pipeline (tests/e2e/isolated.py,
 # 21xxx), of the alerting test (tests/backends/test_alertmanager.py, 22000-22199), of the scale-out
-# test (tests/e2e/test_scale_out.py, 22200-22399) and of the pipeline benchmark (23xxx-28xxx):
-# never bind them, never assume them closed.
+# test (tests/e2e/test_scale_out.py, 22200-22399), of the pipeline benchmark (23xxx-28xxx) and of
+# the fault soak (tests/e2e/test_fault_soak.py, 29000-29199): never bind them, never assume them
+# closed.
 _RESERVED = {4317, 4318, 4327, 4328, 8000, 8888, 8889, 9090, 9093, 13133, 13134, 14133, 14269, 14317,
              14318, 16685, 16686}  # fmt: skip
-_RESERVED_RANGE = range(21000, 29000)
+_RESERVED_RANGE = range(21000, 29200)
 
 
 def _allowed(port: int) -> bool:

@@ -5,12 +5,19 @@ One run measures, on the same data:
 **Accuracy, per value.** Every value of the corpora in ``../shared/corpora`` (libinjection's
 SQLi and XSS files and false positives, payloadbox, HttpParamsDataset) and of Vigil's own
 ``tests/processors/threat/{attack,benign}_values.txt`` is judged as one query-string parameter,
-the way ``ThreatScorer`` judges each parameter of ``url.query``. Vigil flags a value when its
+the way ``ThreatScorer`` judges each parameter of ``url.query``. HttpParamsDataset's xss, path-traversal
+and cmdi labels are measured twice: all rows, and the attacks alone (``... attacks``: without the
+rows ``tests/processors/threat/corpora.py`` names in ``HTTPPARAMS_EXCLUSIONS``, with the reason
+for each; the counts are in the JSON as ``excluded``). Vigil flags a value when its
 score is >= 0.5. libinjection (``libinjection-python``, GPL: installed for this benchmark only,
 ``.venv/bin/pip install libinjection-python``, never a dependency) gets the value URL-decoded
 once, as its own test harness does, and flags it when ``is_sql_injection`` (SQLi corpora),
 ``is_xss`` (XSS corpora) or either (other categories, benign values) says so. Without
 libinjection installed, a naive keyword/regex baseline stands in and the output says so.
+
+**Cost, per value.** ``analyse(value, Kind.PARAM)`` on every benign value and on the attacks of
+each category, one by one and without any cache, beside the baseline's decode-and-check of the
+same values (alternating, median of ``--rounds``).
 
 **Cost, per span.** Batches of 512 spans (``traffic.py``): HTTP server spans with realistic
 paths, query strings and user agents, database spans with ORM-generated SQL, HTTP client and
@@ -146,13 +153,21 @@ def accuracy(baseline: Baseline) -> dict[str, dict[str, object]]:
         ("sqli", "payloadbox", corpora.payloadbox_sqli(), baseline.sqli),
         ("xss", "libinjection xss-*", corpora.libinjection_xss(), baseline.xss),
         ("xss", "httpparams xss", corpora.httpparams_label("xss"), baseline.xss),
+        ("xss", "httpparams xss attacks", corpora.httpparams_attacks("xss"), baseline.xss),
         (
             "traversal",
             "httpparams path-traversal",
             corpora.httpparams_label("path-traversal"),
             baseline.either,
         ),
+        (
+            "traversal",
+            "httpparams path-traversal attacks",
+            corpora.httpparams_attacks("path-traversal"),
+            baseline.either,
+        ),
         ("cmdi", "httpparams cmdi", corpora.httpparams_label("cmdi"), baseline.either),
+        ("cmdi", "httpparams cmdi attacks", corpora.httpparams_attacks("cmdi"), baseline.either),
     ]
     for category in ("sqli", "xss", "traversal", "cmdi", "jndi", "ssti", "ssrf"):
         values = [v for c, v in own if c == category]
@@ -190,7 +205,53 @@ def accuracy(baseline: Baseline) -> dict[str, dict[str, object]]:
     return rows
 
 
-# --- cost -----------------------------------------------------------------------------------------
+# --- cost per value -------------------------------------------------------------------------------
+
+
+def value_sets() -> dict[str, Sequence[str]]:
+    """The values timed one by one: every benign value, and the attacks of each category."""
+    own = corpora.attack_values()
+    return {
+        "benign": [
+            *corpora.httpparams_label("norm"),
+            *corpora.libinjection_false_positives(),
+            *corpora.benign_values(),
+        ],
+        "sqli": [*corpora.httpparams_label("sqli"), *(v for c, v in own if c == "sqli")],
+        "xss": [
+            *corpora.libinjection_xss(),
+            *corpora.httpparams_label("xss"),
+            *(v for c, v in own if c == "xss"),
+        ],
+        "traversal": [*corpora.httpparams_label("path-traversal"), *(v for c, v in own if c == "traversal")],
+        "cmdi": [*corpora.httpparams_label("cmdi"), *(v for c, v in own if c == "cmdi")],
+    }
+
+
+def value_cost(baseline: Baseline, rounds: int) -> dict[str, dict[str, float]]:
+    """µs per value of ``analyse(value, Kind.PARAM)`` and of the baseline (decode + check), per set.
+
+    No cache is involved: every value is judged from scratch, as on its first sighting. The two
+    variants alternate for ``rounds`` rounds; the medians are reported.
+    """
+    checks: dict[str, Callable[[str], object]] = {
+        "vigil": lambda v: analyse(v, Kind.PARAM),
+        "baseline": lambda v: baseline.either(_unquote(v)),
+    }
+    result: dict[str, dict[str, float]] = {}
+    for name, values in value_sets().items():
+        times: dict[str, list[float]] = {variant: [] for variant in checks}
+        for _ in range(rounds):
+            for variant, check in checks.items():
+                started = time.perf_counter()
+                for value in values:
+                    check(value)
+                times[variant].append((time.perf_counter() - started) / len(values) * 1e6)
+        result[name] = {"n": len(values), **{v: statistics.median(t) for v, t in times.items()}}
+    return result
+
+
+# --- cost per span --------------------------------------------------------------------------------
 
 
 def attack_pool(rng: random.Random) -> list[tuple[str, str]]:
@@ -299,7 +360,17 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"   {label} {ratio:>6.2f}x"
             )
 
+    per_value = value_cost(baseline, args.rounds)
+    print(f"\ncost per value, no cache (median of {args.rounds} alternating rounds)")
+    print(f"{'values':12} {'n':>6} {'vigil µs':>9} {b + ' µs':>16} {'vigil/' + b:>18}")
+    for name, row in per_value.items():
+        print(
+            f"{name:12} {row['n']:>6} {row['vigil']:>9.2f} {row['baseline']:>16.2f} "
+            f"{row['vigil'] / row['baseline']:>17.2f}x"
+        )
+
     result = cost(args, baseline)
+    result["us_per_value"] = per_value
     us = result["us_per_span"]
     print(
         f"\ncost per span: {result['spans']} spans in batches of 512, {result['attack_spans']} attacks "
@@ -328,7 +399,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             what = "false positives" if row["kind"] == "benign" else "recall"
             ratio = row["vigil"] / row[b] if row[b] else float("inf")
             print(f"{what + ' ' + name:31} vigil/{b} = {ratio:.2f}x")
-    print(json.dumps({"baseline": b, "accuracy": rows, "cost": result}, sort_keys=True))
+    excluded = {label: corpora.httpparams_excluded(label) for label in ("xss", "path-traversal", "cmdi")}
+    print(json.dumps({"baseline": b, "accuracy": rows, "cost": result, "excluded": excluded}, sort_keys=True))
     return 0
 
 

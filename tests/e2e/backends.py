@@ -1,15 +1,21 @@
-"""Reading what reached the backends: spans from Jaeger's HTTP API, series from Prometheus's query
-API, log records from the collector's log file, and the sidecar's own counters."""
+"""Reading what reached the backends: spans from Jaeger's HTTP API (or, in bulk, from its api_v3
+gRPC API), series from Prometheus's query API, log records from the collector's log file, and the
+sidecar's own counters."""
 
 from __future__ import annotations
 
+import functools
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
+import grpc
 import requests
+from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, timestamp_pb2
+from google.protobuf.message import Message
+from opentelemetry.proto.trace.v1.trace_pb2 import TracesData
 from prometheus_client.parser import text_string_to_metric_families
 
 from vigil.processors.stack.components import ENDPOINTS
@@ -29,6 +35,19 @@ def wait_for(
     return value
 
 
+def settled(read: Callable[[], T], timeout: float = 60.0, quiet: float = 2.0, every: float = 0.25) -> T:
+    """``read()`` once it has stopped changing for ``quiet`` seconds (late duplicates included),
+    or its last value after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    value, since = read(), time.monotonic()
+    while time.monotonic() < deadline and time.monotonic() - since < quiet:
+        time.sleep(every)
+        again = read()
+        if again != value:
+            value, since = again, time.monotonic()
+    return value
+
+
 def jaeger_spans(service: str, query_url: str = ENDPOINTS["jaeger"]["query"]) -> list[dict]:
     """Every span Jaeger holds for ``service``, each with its process's tags merged in."""
     reply = requests.get(
@@ -44,6 +63,68 @@ def jaeger_spans(service: str, query_url: str = ENDPOINTS["jaeger"]["query"]) ->
             span["process"] = trace["processes"][span["processID"]]
             spans.append(span)
     return spans
+
+
+@functools.cache
+def _find_traces_request() -> type[Message]:
+    """jaeger.api_v3.FindTracesRequest (jaeger-idl's proto/api_v3/query_service.proto), with the
+    fields used here, built at run time: Jaeger publishes no Python package of its protos."""
+    fields = descriptor_pb2.FieldDescriptorProto
+    proto = descriptor_pb2.FileDescriptorProto(
+        name="vigil_tests/jaeger_api_v3.proto",
+        package="jaeger.api_v3",
+        syntax="proto3",
+        dependency=[timestamp_pb2.DESCRIPTOR.name],
+    )
+    params = proto.message_type.add(name="TraceQueryParameters")
+    for name, number, kind, type_name in (
+        ("service_name", 1, fields.TYPE_STRING, None),
+        ("start_time_min", 4, fields.TYPE_MESSAGE, ".google.protobuf.Timestamp"),
+        ("start_time_max", 5, fields.TYPE_MESSAGE, ".google.protobuf.Timestamp"),
+        ("search_depth", 8, fields.TYPE_INT32, None),
+        ("raw_traces", 9, fields.TYPE_BOOL, None),
+    ):
+        field = params.field.add(name=name, number=number, type=kind, label=fields.LABEL_OPTIONAL)
+        if type_name:
+            field.type_name = type_name
+    request = proto.message_type.add(name="FindTracesRequest")
+    request.field.add(
+        name="query",
+        number=1,
+        type=fields.TYPE_MESSAGE,
+        type_name=".jaeger.api_v3.TraceQueryParameters",
+        label=fields.LABEL_OPTIONAL,
+    )
+    pool = descriptor_pool.DescriptorPool()
+    pool.AddSerializedFile(timestamp_pb2.DESCRIPTOR.serialized_pb)
+    pool.Add(proto)
+    return message_factory.GetMessageClass(pool.FindMessageTypeByName("jaeger.api_v3.FindTracesRequest"))
+
+
+def jaeger_stored_traces(
+    query_grpc: str, service: str, since_ns: int, until_ns: int, max_traces: int
+) -> Iterator[TracesData]:
+    """Every trace Jaeger holds with a span of ``service`` that started between ``since_ns`` and
+    ``until_ns``, up to ``max_traces`` (at most Jaeger's in-memory ``max_traces``), as stored:
+    ``raw_traces``, so spans stored twice come twice (Jaeger's query adjusters would merge or
+    rename them). One stream over the api_v3 gRPC API at ``query_grpc`` (``host:port``): a
+    million spans in seconds, where /api/traces would build hundreds of megabytes of JSON."""
+    request_type = _find_traces_request()
+    request = request_type()
+    query = request.query
+    query.service_name = service
+    query.start_time_min.FromNanoseconds(since_ns)
+    query.start_time_max.FromNanoseconds(until_ns)
+    query.search_depth = max_traces
+    query.raw_traces = True
+    options = [("grpc.max_receive_message_length", 64 << 20)]
+    with grpc.insecure_channel(query_grpc, options=options) as channel:
+        find = channel.unary_stream(
+            "/jaeger.api_v3.QueryService/FindTraces",
+            request_serializer=request_type.SerializeToString,
+            response_deserializer=TracesData.FromString,
+        )
+        yield from find(request, timeout=600)
 
 
 def tags(span: dict) -> dict:

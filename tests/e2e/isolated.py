@@ -1,16 +1,21 @@
 """A collector and sidecar of a test's own, with collector-config overlays, on ports (21xxx) clear of
-the session's stack: for configurations the default stack does not run (TLS, authentication)."""
+the session's stack: for configurations the default stack does not run (TLS, authentication). A
+test that runs beside these (the fault soak) passes ports of its own, named as in :data:`PORTS`."""
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.e2e.backends import wait_for
 from tests.installed import REPO, binary
 from tests.ports import free_port
 from vigil.processors.stack.components import COLLECTOR_FLAGS, Component, jaeger_component
@@ -22,7 +27,14 @@ PORTS = {"otlp": 21317, "http": 21318, "return": 21328, "health": 21133, "prom":
          "sidecar": 21327, "sidecar_health": 21134, "jaeger_otlp_grpc": 21417, "jaeger_otlp_http": 21418,
          "jaeger_query": 21686, "jaeger_query_grpc": 21685, "jaeger_health": 21433,
          "jaeger_metrics": 21469}  # fmt: skip
-ADDR = {name: f"{HOST}:{port}" for name, port in PORTS.items()}
+
+
+def addresses(ports: Mapping[str, int]) -> dict[str, str]:
+    """``host:port`` of each listener of ``ports`` (keys as in :data:`PORTS`)."""
+    return {name: f"{HOST}:{port}" for name, port in ports.items()}
+
+
+ADDR = addresses(PORTS)
 TELEMETRY = f"http://{ADDR['telemetry']}/metrics"
 SIDECAR_METRICS = f"http://{ADDR['sidecar_health']}/metrics"
 JAEGER_QUERY = f"http://{ADDR['jaeger_query']}"
@@ -65,6 +77,20 @@ def collector_component(
     )
 
 
+def signal_component(
+    stack: Stack, name: str, signum: int = signal.SIGKILL, exit_within: float | None = 10.0
+) -> Component:
+    """Sends ``signum`` to the process group of the stack's component ``name``; with
+    ``exit_within``, asserts that it exits within that many seconds (``stack.up()`` starts it
+    again). Returns the component."""
+    component = next(c for c in stack.components if c.name == name)
+    os.killpg(stack.pid(component), signum)
+    if exit_within is not None:
+        state = wait_for(lambda: stack.state(component), lambda s: s == "stopped", timeout=exit_within)
+        assert state == "stopped", f"{name} still runs {exit_within:.0f} s after signal {signum}"
+    return component
+
+
 @contextmanager
 def pipeline(
     run_dir: Path,
@@ -72,16 +98,27 @@ def pipeline(
     collector_env: Mapping[str, str] | None = None,
     sidecar_env: Mapping[str, str] | None = None,
     jaeger: bool = False,
+    ports: Mapping[str, int] = PORTS,
+    jaeger_env: Mapping[str, str] | None = None,
+    profiles: Sequence[str] = (),
 ) -> Iterator[Stack]:
     """Sidecar and collector (``collector-config/overlays/<name>.yaml`` merged over vigil.yaml),
-    healthy; stopped on the way out. Without ``jaeger``, scored spans wait in the exporter queue."""
+    healthy; stopped on the way out. Without ``jaeger``, scored spans wait in the exporter queue.
+    ``ports`` moves every listener (keys as in :data:`PORTS`); ``jaeger_env`` adds to Jaeger's
+    environment (``JAEGER_MAX_TRACES``: backends/jaeger.yaml's in-memory limit); ``profiles`` are
+    exporter profiles (``collector-config/profiles/<name>.yaml``), merged after the overlays."""
+    addr = addresses(ports)
     collector = collector_component(
-        ["vigil.yaml", *(f"overlays/{name}.yaml" for name in overlays)],
-        ADDR,
+        [
+            "vigil.yaml",
+            *(f"overlays/{name}.yaml" for name in overlays),
+            *(f"profiles/{name}.yaml" for name in profiles),
+        ],
+        addr,
         run_dir,
         {
-            "VIGIL_SIDECAR_ENDPOINT": ADDR["sidecar"],
-            "VIGIL_JAEGER_OTLP_ENDPOINT": ADDR["jaeger_otlp_grpc"] if jaeger else f"{HOST}:{free_port()}",
+            "VIGIL_SIDECAR_ENDPOINT": addr["sidecar"],
+            "VIGIL_JAEGER_OTLP_ENDPOINT": addr["jaeger_otlp_grpc"] if jaeger else f"{HOST}:{free_port()}",
             **(collector_env or {}),
         },
     )
@@ -93,20 +130,21 @@ def pipeline(
             "vigil.processors.cli",
             "serve",
             "--endpoint",
-            ADDR["sidecar"],
+            addr["sidecar"],
             "--return-endpoint",
-            ADDR["return"],
+            addr["return"],
             "--health-endpoint",
-            ADDR["sidecar_health"],
+            addr["sidecar_health"],
         ),
         env=dict(sidecar_env or {}),
-        health_url=f"http://{ADDR['sidecar_health']}/health/ready",
-        started_url=f"http://{ADDR['sidecar_health']}/health/live",
+        health_url=f"http://{addr['sidecar_health']}/health/ready",
+        started_url=f"http://{addr['sidecar_health']}/health/live",
     )
     backend = jaeger_component(
         REPO,
-        {n.removeprefix("jaeger_"): port for n, port in PORTS.items() if n.startswith("jaeger_")},
+        {n.removeprefix("jaeger_"): port for n, port in ports.items() if n.startswith("jaeger_")},
     )
+    backend = replace(backend, env={**backend.env, **(jaeger_env or {})})
     stack = Stack(run_dir, [backend, sidecar, collector] if jaeger else [sidecar, collector])
     try:
         assert stack.up(timeout=60), f"the pipeline did not come up; logs in {stack.log_dir}"

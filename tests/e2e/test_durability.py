@@ -3,27 +3,20 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import uuid
 
 import pytest
 
 from tests.e2e.backends import jaeger_spans, sidecar_counter, wait_for
+from tests.e2e.isolated import signal_component
 from tests.e2e.load import run_telemetrygen
 
 pytestmark = pytest.mark.stack
 
 
-def kill(stack, name: str) -> None:
-    component = next(c for c in stack.components if c.name == name)
-    os.killpg(stack.pid(component), signal.SIGKILL)
-    assert wait_for(lambda: stack.state(component), lambda s: s == "stopped", timeout=10) == "stopped"
-
-
 def test_accepted_spans_survive_a_collector_crash_while_jaeger_is_down(stack, telemetrygen):
     service = f"durable-{uuid.uuid4().hex[:8]}"
-    kill(stack, "jaeger")
+    signal_component(stack, "jaeger")
     try:
         before = sidecar_counter("vigil_sidecar_items", signal="traces")
         run_telemetrygen(telemetrygen, "traces", "--traces", "50", "--service", service)
@@ -33,7 +26,7 @@ def test_accepted_spans_survive_a_collector_crash_while_jaeger_is_down(stack, te
             lambda: sidecar_counter("vigil_sidecar_items", signal="traces") - before, lambda n: n >= 100
         )
         assert scored >= 100
-        kill(stack, "collector")
+        signal_component(stack, "collector")
     finally:
         assert stack.up(timeout=90), "the stack did not come back"
 

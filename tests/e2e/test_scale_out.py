@@ -31,7 +31,7 @@ from pathlib import Path
 import grpc
 import pytest
 
-from tests.e2e.backends import wait_for
+from tests.e2e.backends import settled, wait_for
 from tests.e2e.isolated import collector_component, counter
 from vigil.processors.signals import Signal
 from vigil.processors.stack.components import Component
@@ -210,18 +210,6 @@ def send(telemetrygen: str, sig: str, *args: str) -> None:
     argv = telemetrygen_args(telemetrygen, sig, "--rate", "0", *args)
     env = clean_env() | {"OTEL_BSP_MAX_QUEUE_SIZE": "100000"}
     subprocess.run(argv, check=True, capture_output=True, timeout=120, env=env)
-
-
-def settled(read, timeout: float = 60.0, quiet: float = 2.0):
-    """``read()`` once it has stopped changing for ``quiet`` seconds (late duplicates included)."""
-    deadline = time.monotonic() + timeout
-    value, since = read(), time.monotonic()
-    while time.monotonic() < deadline and time.monotonic() - since < quiet:
-        time.sleep(0.25)
-        again = read()
-        if again != value:
-            value, since = again, time.monotonic()
-    return value
 
 
 def test_the_static_resolver_takes_every_sidecar_from_one_variable(scale_out):

@@ -18,7 +18,6 @@ def test_otlp_for_all_signals_by_default_and_the_distro_identifies_itself():
             "OTEL_METRICS_EXPORTER",
             "OTEL_LOGS_EXPORTER",
             "OTEL_EXPORTER_OTLP_PROTOCOL",
-            "OTEL_PYTHON_LOGGING_AUTO_INSTRUMENTATION_ENABLED",
             "OTEL_EXPORTER_OTLP_TIMEOUT",
             "OTEL_EXPERIMENTAL_RESOURCE_DETECTORS",
         )
@@ -27,10 +26,11 @@ def test_otlp_for_all_signals_by_default_and_the_distro_identifies_itself():
         "OTEL_METRICS_EXPORTER": "otlp",
         "OTEL_LOGS_EXPORTER": "otlp",
         "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
-        "OTEL_PYTHON_LOGGING_AUTO_INSTRUMENTATION_ENABLED": "true",
         "OTEL_EXPORTER_OTLP_TIMEOUT": "5",
         "OTEL_EXPERIMENTAL_RESOURCE_DETECTORS": RESOURCE_DETECTORS,
     }
+    # Logs go through opentelemetry-instrumentation-logging, not the SDK's deprecated handler.
+    assert "OTEL_PYTHON_LOGGING_AUTO_INSTRUMENTATION_ENABLED" not in env
     assert probe["resource"]["telemetry.distro.name"] == "vigil"
     assert probe["resource"]["telemetry.distro.version"] == vigil.instrumentation.__version__
     assert probe["resource"]["service.name"] == "probe"

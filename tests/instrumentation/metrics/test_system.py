@@ -67,6 +67,71 @@ def test_vigil_process_cpu_utilization_replaces_the_contrib_one(instrumented_sys
     assert all(0 <= value for value in utilization.points.values())
 
 
+# The attribute keys each metric must carry under Vigil: the current conventions' (see system.py).
+CONVENTION_KEYS = {
+    "system.cpu.time": {"cpu.mode", "cpu.logical_number"},
+    "system.cpu.utilization": {"cpu.mode", "cpu.logical_number"},
+    "system.memory.usage": {"system.memory.state"},
+    "system.memory.utilization": {"system.memory.state"},
+    "system.swap.usage": {"system.paging.state"},
+    "system.swap.utilization": {"system.paging.state"},
+    "system.disk.io": {"system.device", "disk.io.direction"},
+    "system.disk.operations": {"system.device", "disk.io.direction"},
+    "system.disk.time": {"system.device", "disk.io.direction"},
+    "system.network.io": {"network.interface.name", "network.io.direction"},
+    "system.network.packets": {"network.interface.name", "network.io.direction"},
+    "system.network.dropped_packets": {"network.interface.name", "network.io.direction"},
+    "system.network.errors": {"network.interface.name", "network.io.direction"},
+    "system.network.connections": {"network.transport", "network.connection.state", "network.type"},
+    "process.cpu.time": {"cpu.mode"},
+    "process.context_switches": {"process.context_switch.type"},
+    "process.disk.io": {"disk.io.direction"},
+    "cpython.gc.collections": {"cpython.gc.generation"},
+    "cpython.gc.collected_objects": {"cpython.gc.generation"},
+    "cpython.gc.uncollectable_objects": {"cpython.gc.generation"},
+}
+OLD_KEYS = {"state", "cpu", "device", "direction", "type", "protocol", "family", "generation"}
+
+
+def test_every_renamed_callback_is_still_the_contribs():
+    missing = [name for name in system.RENAMED_ATTRIBUTES if not hasattr(SystemMetricsInstrumentor, name)]
+    assert not missing, "opentelemetry-instrumentation-system-metrics changed: update RENAMED_ATTRIBUTES"
+
+
+def test_attribute_keys_are_the_current_conventions(instrumented_system_metrics):
+    collected = instrumented_system_metrics.collect()
+    found = {
+        name: {key for point in reading.points for key, _ in point}
+        for name, reading in collected.items()
+        if name in CONVENTION_KEYS
+    }
+    # Every metric this machine can report (it has disks, interfaces, listening sockets).
+    assert set(found) == set(CONVENTION_KEYS)
+    assert found == CONVENTION_KEYS
+    assert (
+        not {key for name, reading in collected.items() for point in reading.points for key, _ in point}
+        & OLD_KEYS
+    )
+
+    cpu = collected["system.cpu.time"].points
+    assert min(dict(point)["cpu.logical_number"] for point in cpu) == 0, "CPUs are counted from 0"
+    assert {dict(point)["cpu.mode"] for point in cpu} == {"idle", "user", "system", "interrupt"}
+    connections = collected["system.network.connections"].points
+    assert {dict(point)["network.transport"] for point in connections} <= {"tcp", "udp"}
+    assert {dict(point)["network.type"] for point in connections} <= {"ipv4", "ipv6"}
+    assert "listen" in {dict(point).get("network.connection.state") for point in connections}
+
+
+def test_instrumenting_again_wraps_the_contribs_callbacks_once(instrumented_system_metrics):
+    SystemMetricsInstrumentor().uninstrument()
+    readings = Readings()
+    instrument_system_metrics(SystemMetricsInstrumentor, meter_provider=readings.provider)
+    wrapped = SystemMetricsInstrumentor()._get_system_cpu_time.__wrapped__
+    assert wrapped.__func__ is SystemMetricsInstrumentor._get_system_cpu_time
+    cpu = readings.collect()["system.cpu.time"].points
+    assert min(dict(point)["cpu.logical_number"] for point in cpu) == 0
+
+
 def test_excluding_process_cpu_utilization_excludes_vigils_too(monkeypatch):
     monkeypatch.setenv("OTEL_PYTHON_SYSTEM_METRICS_EXCLUDED_METRICS", "process.cpu.utilization")
     readings = Readings()
@@ -130,6 +195,7 @@ def test_the_distro_exports_system_process_and_container_metrics():
         "attributes": ["cpu.mode"],
     }
     assert not [name for name in exported if name.startswith("process.runtime.")]
+    assert exported["system.cpu.time"]["attributes"] == ["cpu.logical_number", "cpu.mode"]
     assert exported["container.memory.usage"]["scope"] == "vigil.instrumentation.metrics.container"
     assert "container.cpu.time" in exported
 

@@ -72,3 +72,15 @@ def test_rows_cap_features():
     shape = np.array([[70, 1, 0]])  # attributes, events, links
     rows = SpanForest().rows(shape, np.array([2]), np.array([1e6]), np.array([True]))
     assert rows.tolist() == [[15, 1, 2, 63, 1, 0]]
+
+
+def test_refits_once_the_reservoir_is_full_then_every_refit_spans():
+    forest = SpanForest(reservoir_size=256, min_train_rows=100, refit_spans=2000, background=False)
+    rng = np.random.default_rng(4)
+    models = []
+    for _ in range(30):  # 100 rows at a time: 3,000 rows
+        forest.score(ordinary_rows(rng, 100))
+        models.append(forest.snapshot()["model"])
+    fits = [i for i in range(len(models)) if i == 0 or models[i] is not models[i - 1]]
+    # at 100 rows (first model), at 300 (reservoir full), at 2,300 (2,000 rows later)
+    assert fits == [0, 2, 22]

@@ -41,6 +41,16 @@ EXAMPLES: dict[str, tuple[Kind, str, str]] = {
         "color: red; margin: 0 auto",
     ),
     "xss.js-break": (Kind.PARAM, "';alert(String.fromCharCode(88,83,83))//", "Hey'; alert me tomorrow"),
+    "xss.css-break": (
+        Kind.PARAM,
+        '<div style="font-family:foo}body{background:url(//evil.example/x)">',
+        "<p style=\"font-family: 'Segoe UI', Arial; color: #333\">Hi</p>",
+    ),
+    "xss.external-entity": (
+        Kind.PARAM,
+        '<!DOCTYPE x [<!ENTITY xxe SYSTEM "http://evil.example/x">]><x>&xxe;</x>',
+        '<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0 Strict//EN" "http://www.w3.org/TR/xhtml1/DTD/xhtml1-strict.dtd">',
+    ),
     "traversal.dot-dot": (Kind.PARAM, "../../../etc/hosts", "images/logo.png"),
     "traversal.dot-evasion": (Kind.PARAM, "....//....//....//", "Hmm... not sure"),
     "traversal.os-file": (Kind.PARAM, "/etc/passwd", "passwd command not working"),

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 
+from tests.ports import free_port
 from vigil.processors.scoring import ScorerChain
 from vigil.processors.threat.settings import threat_config_from_env
 
@@ -51,3 +56,28 @@ def test_the_entry_point_reads_the_environment(monkeypatch):
     monkeypatch.setenv("VIGIL_THREAT_BEHAVIOUR", "false")
     (scorer,) = ScorerChain.from_names(["threat"]).scorers
     assert scorer.behaviour is None
+
+
+def test_the_entry_point_reads_the_rule_file(monkeypatch, tmp_path):
+    path = tmp_path / "rules.yaml"
+    path.write_text("rules:\n  scanner.user-agent: false\nbehaviour:\n  enabled: false\n")
+    monkeypatch.setenv("VIGIL_THREAT_RULES_FILE", str(path))
+    monkeypatch.setenv("VIGIL_THREAT_DISABLED_RULES", "jndi.*")
+    (scorer,) = ScorerChain.from_names(["threat"]).scorers
+    assert scorer.behaviour is None
+    assert scorer.config.disabled_rules == {"scanner.user-agent", "jndi.lookup", "jndi.env-lookup"}
+
+
+def test_a_bad_rule_file_stops_the_sidecar_with_its_line_and_key(tmp_path):
+    path = tmp_path / "rules.yaml"
+    path.write_text("rules:\n  sqli.union: false\n  sqli.unoin: false\n")
+    process = subprocess.run(
+        [sys.executable, "-m", "vigil.processors.cli", "serve", "--endpoint", f"127.0.0.1:{free_port()}"],
+        env={**os.environ, "VIGIL_SIDECAR_SCORERS": "threat", "VIGIL_THREAT_RULES_FILE": str(path)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert process.returncode == 2
+    assert f"VIGIL_THREAT_RULES_FILE: {path}:3: rules.sqli.unoin: unknown rule id" in process.stderr
+    assert "did you mean 'sqli.union'?" in process.stderr

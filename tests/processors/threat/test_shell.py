@@ -16,9 +16,13 @@ def detect(value: str):
 
 
 def test_recall_on_httpparams_cmdi():
-    # Missed: "id", "'true'", "asdf3334" (nothing to see), and bare command lines without a separator
-    # ("ping -i 30 127.0.0.1"), which are only a suspicion on their own.
-    assert recall("httpparams cmdi", corpora.httpparams_label("cmdi"), detect).rate >= 0.88
+    assert recall("httpparams cmdi attacks", corpora.httpparams_attacks("cmdi"), detect).rate >= 0.99
+    # All rows: "id", "'true'", "asdf3334" are plain words, nothing to see (see the exclusions).
+    assert recall("httpparams cmdi", corpora.httpparams_label("cmdi"), detect).rate >= 0.93
+
+
+def test_excluded_rows_are_counted():
+    assert list(corpora.httpparams_excluded("cmdi").values()) == [4]
 
 
 def test_recall_on_our_own_cmdi():
@@ -45,6 +49,18 @@ def test_false_positives_on_benign_values():
         "a; b; c",
         "price: $5 & up",
         "id card renewal",
+        # commands quoted in a support form: a pipeline, prose around them, a benign ping
+        "curl -s https://example.com | jq .",
+        "rm -rf node_modules && npm install fixed it",
+        "I tried `cat /etc/hosts` and see nothing",
+        "Run `sleep 5` between calls?",
+        "ls -la shows the file is there",
+        "ping -c 4 google.com",
+        "ping -c 4 192.168.1.1",
+        "dir c: gives an error",
+        "name: John | id: 42 | role: admin",
+        "cat food | dog food",
+        "cat /etc/hosts shows nothing",  # a system path, but in a sentence
     ],
 )
 def test_prose_with_separators_stays_quiet(value):
@@ -65,6 +81,10 @@ def test_prose_with_separators_stays_quiet(value):
         "';system('id');'",
         "& ping -n 10 127.0.0.1 &",
         "|| C:\\Windows\\System32\\cmd.exe /c dir",
+        " dir c: |",  # a command and its arguments, cut off from the rest of the line
+        "ls -la /tmp;",
+        "ping -i 30 127.0.0.1",  # a blind time probe: pinging the host itself
+        "ping -n 31 localhost",
     ],
 )
 def test_injected_commands(value):

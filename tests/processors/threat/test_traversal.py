@@ -16,11 +16,22 @@ def detect(value: str):
 
 
 def test_recall_on_httpparams_path_traversal():
-    # This corpus is a fuzzer's list: a quarter of it has no traversal left to see ("/aaaa...a" buffer
-    # probes, "/////{file}" and "/iii{file}" placeholders, "etcpasswd" with the separators stripped).
+    # The attacks of this fuzzer's list: the rows with no traversal left to see are set apart in
+    # corpora.HTTPPARAMS_EXCLUSIONS, with their reasons (counted in the next test).
     assert (
-        recall("httpparams path-traversal", corpora.httpparams_label("path-traversal"), detect).rate >= 0.74
+        recall("httpparams path-traversal attacks", corpora.httpparams_attacks("path-traversal"), detect).rate
+        >= 0.99
     )
+    # All rows: "/aaaa...a..{file}" length probes, "/////{file}" placeholders, "etcpasswd" with
+    # the separators lost are missed, as they should be.
+    assert (
+        recall("httpparams path-traversal", corpora.httpparams_label("path-traversal"), detect).rate >= 0.77
+    )
+
+
+def test_excluded_rows_are_counted():
+    assert list(corpora.httpparams_excluded("path-traversal").values()) == [17, 1, 14, 12]
+    assert len(corpora.httpparams_attacks("path-traversal")) == 193 - 44
 
 
 def test_recall_on_our_own_traversal():
@@ -43,6 +54,17 @@ def test_false_positives_on_benign_values():
         "passwd command not working",
         "edit your hosts file",
         "C:\\Users\\Public\\report.docx",
+        # paths in a sentence: climbs there count less, a target file is only a suspicion
+        "cd ../.. and run make again",
+        "I ran cd ../../ then make",
+        "import x from '../../utils/format'",
+        "Copy it from ..\\..\\templates\\invoice.docx",
+        "I uploaded it to /home/alice/.../drafts",
+        "the log is at /var/log/nginx/error.log",
+        "my /etc/passwd file got corrupted after the upgrade",
+        "Wait.../what?",
+        "see /docs/... for more",
+        "/api/{id}/items",
     ],
 )
 def test_relative_links_and_paths_stay_quiet(value):
@@ -60,10 +82,27 @@ def test_relative_links_and_paths_stay_quiet(value):
         "/0x2e0x2e/0x2e0x2e/etc/passwd",
         "....//....//etc/passwd",
         "..;/..;/WEB-INF/web.xml",
+        "/static/..%5c..%5c..%5cwindows%5csystem32%5cdrivers%5cetc%5chosts",
     ],
 )
 def test_encoded_traversal_is_decoded(value):
     assert combine(detect(value)) >= 0.5
+
+
+@pytest.mark.parametrize(
+    "value,rule",
+    [
+        ("/..?x=1", "traversal.dot-dot"),  # the segment ends where the query starts
+        ("/../../{file}", "traversal.dot-dot"),
+        ("/..{file}", "traversal.dot-dot"),  # a fuzzer's unfilled placeholder stands for the target
+        ("/...{file}", "traversal.dot-evasion"),
+        ("/.../.../etc/passwd", "traversal.dot-evasion"),
+        ("; cat ../../../etc/shadow", "traversal.dot-dot"),  # after a command: not prose
+    ],
+)
+def test_segment_ends(value, rule):
+    found = detect(value)
+    assert rule in {d.rule for d in found} and combine(found) >= 0.5, found
 
 
 def test_one_climb_in_a_request_path_is_an_attack():

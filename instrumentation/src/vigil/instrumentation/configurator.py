@@ -17,6 +17,9 @@ It is the SDK's own configurator (exporters, processors, providers and the resou
 - The Docker collector, when :envvar:`VIGIL_DOCKER_LABEL_SELECTOR` names the containers to watch:
   their ``container.*`` metrics and lifecycle events, read in the background
   (:mod:`vigil.instrumentation.metrics.docker`). Off, it costs nothing at start-up.
+- The root logger's level from ``OTEL_PYTHON_LOG_LEVEL`` and, with :envvar:`VIGIL_LOG_FORMAT`
+  ``=json``, JSON lines on stdout (:mod:`vigil.instrumentation.logs`). The OTLP bridge for logging is
+  an instrumentation, loaded after the configurator (:mod:`vigil.instrumentation.logs.bridge`).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from vigil.instrumentation import __version__
 from vigil.instrumentation._settings import positive_seconds
 from vigil.instrumentation.distro import DISTRO_NAME, apply_defaults
 from vigil.instrumentation.environment_variables import VIGIL_SHUTDOWN_TIMEOUT
+from vigil.instrumentation.logs import configure_logs
 from vigil.instrumentation.metrics.container import install_container_metrics
 from vigil.instrumentation.metrics.docker import install_docker_collector
 from vigil.instrumentation.shutdown import install_bounded_exit
@@ -49,6 +53,10 @@ class VigilConfigurator(_OTelSDKConfigurator):
             if key not in from_env:
                 resource_attributes.setdefault(key, value)
         super()._configure(resource_attributes=resource_attributes, **kwargs)
+        try:
+            configure_logs()
+        except Exception:
+            _logger.warning("Vigil's log settings are not applied", exc_info=True)
         install_bounded_exit(positive_seconds(VIGIL_SHUTDOWN_TIMEOUT, DEFAULT_SHUTDOWN_TIMEOUT))
         try:
             install_container_metrics()

@@ -90,3 +90,17 @@ Seconds between two readings of the selected containers' statistics by the Docke
 background; the metric export reports the latest reading. A container that starts is read at once.
 Default: ``10``.
 """
+
+VIGIL_LOG_FORMAT = "VIGIL_LOG_FORMAT"
+"""
+.. envvar:: VIGIL_LOG_FORMAT
+
+``json``: write every log record that reaches the root logger to stdout as one JSON object per line,
+with the trace context it was logged in (``timestamp``, ``level``, ``logger``, ``message``,
+``trace_id``, ``span_id``, ``trace_flags``, ``service.name``, ``exception``; see
+:mod:`vigil.instrumentation.logs.json_format`). The handler stands in for the console handler of the
+application's own ``logging.basicConfig`` call, so nothing is printed twice
+(:mod:`vigil.instrumentation.logs.console`). The records go over OTLP either way. The root logger's
+level is the standard ``OTEL_PYTHON_LOG_LEVEL`` (:mod:`vigil.instrumentation.logs`). Default: unset,
+and Vigil adds no console output.
+"""

@@ -22,6 +22,7 @@ is operator-side and needs the sidecar's dependencies anyway; applications insta
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import logging
 import signal
@@ -45,6 +46,12 @@ def _serve(args: argparse.Namespace) -> int:
         scorers=tuple(args.scorers.split(",")) if args.scorers else None,
     )
     sidecar = Sidecar(settings)
+    # Everything loaded so far (scikit-learn, the models, the restored state) lives as long as the
+    # process: keep it out of the collector's scans, and collect young objects less often. Each
+    # batch makes tens of thousands of short-lived tuples; with the default thresholds the
+    # collector cost ~1.7 µs per span, ~1 µs with these.
+    gc.freeze()
+    gc.set_threshold(20_000, 10, 10)
 
     def stop(signum: int, _frame: object) -> None:
         logging.getLogger("vigil").info("received %s", signal.Signals(signum).name)

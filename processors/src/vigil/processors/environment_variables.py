@@ -76,7 +76,8 @@ VIGIL_SIDECAR_SCORERS = "VIGIL_SIDECAR_SCORERS"
 .. envvar:: VIGIL_SIDECAR_SCORERS
 
 Comma-separated names of the scorers to run, in order, from the ``vigil.scorers`` entry-point
-group. Empty (the default) runs none: requests are forwarded byte for byte.
+group. Empty (the default) runs none: requests are forwarded byte for byte. ``redaction`` runs
+last wherever it is named; ``vigil up`` runs ``threat,anomaly,redaction``.
 """
 
 VIGIL_SIDECAR_TLS_CERT_FILE = "VIGIL_SIDECAR_TLS_CERT_FILE"
@@ -231,7 +232,8 @@ VIGIL_THREAT_DISABLED_RULES = "VIGIL_THREAT_DISABLED_RULES"
 .. envvar:: VIGIL_THREAT_DISABLED_RULES
 
 Comma-separated ids of threat rules that never fire (``vigil.processors.threat.rules`` lists them,
-e.g. ``privileged.off-hours,rate-abuse.client-endpoint``). Default: empty.
+e.g. ``privileged.off-hours,rate-abuse.client-endpoint``), or globs over them (``ssrf.*``). Adds
+to the rules the rule file turns off. Default: empty.
 """
 
 VIGIL_THREAT_BEHAVIOUR = "VIGIL_THREAT_BEHAVIOUR"
@@ -274,4 +276,57 @@ VIGIL_THREAT_MAX_KEYS = "VIGIL_THREAT_MAX_KEYS"
 
 Keys (clients, accounts, client-route pairs) per behavioural store; four stores, ~140 bytes a key,
 the coldest half evicted when full. Default: ``100000``.
+"""
+
+VIGIL_THREAT_RULES_FILE = "VIGIL_THREAT_RULES_FILE"
+"""
+.. envvar:: VIGIL_THREAT_RULES_FILE
+
+Path of the threat rule file (YAML): rules on and off, behavioural thresholds, allow-lists by
+route, query parameter and client (``vigil.processors.threat.rulefile`` documents the format;
+``processors/src/vigil/processors/threat/rules.yaml`` is a complete example at the defaults). The
+sidecar reloads it within a second of a change, without a restart; a file that does not load is
+refused with an error naming the line and key, and the rules in force stay. At start, a missing
+or invalid file stops the sidecar. The other ``VIGIL_THREAT_*`` variables win over the file.
+Default: unset (built-in defaults and the variables).
+"""
+
+# --- The redaction scorer (VIGIL_SIDECAR_SCORERS=...,redaction) ----------------------------------
+# It masks secrets in every span and log record leaving the sidecar, after the other scorers have
+# judged the raw values (vigil.processors.redaction.scorer says what it reads and masks).
+
+VIGIL_REDACTION_CARDS = "VIGIL_REDACTION_CARDS"
+"""
+.. envvar:: VIGIL_REDACTION_CARDS
+
+``false`` keeps payment card numbers (Luhn-valid, 13-19 digits) as they are; by default all but
+their last four digits are masked. Default: ``true``.
+"""
+
+VIGIL_REDACTION_EMAILS = "VIGIL_REDACTION_EMAILS"
+"""
+.. envvar:: VIGIL_REDACTION_EMAILS
+
+``true`` masks the local part of e-mail addresses (``REDACTED@example.com``) in the values the
+redaction scorer reads, and in ``user.email``, ``user.name``, ``user.id`` and ``enduser.id``.
+Off by default: an e-mail address is often the account an operator looks for (and the threat
+scorer's brute-force events name it). Default: ``false``.
+"""
+
+VIGIL_REDACTION_SECRET_NAMES = "VIGIL_REDACTION_SECRET_NAMES"
+"""
+.. envvar:: VIGIL_REDACTION_SECRET_NAMES
+
+Comma-separated names of query parameters, pairs, headers and attributes whose values are
+secrets, besides the built-in ones (password, token, api key, signature, session id and the like),
+e.g. ``pin,otp_code,x-shop-auth``. Compared without case and punctuation: ``X-Shop-Auth`` and
+``x_shop_auth`` are the same name. Default: empty.
+"""
+
+VIGIL_REDACTION_ATTRIBUTES = "VIGIL_REDACTION_ATTRIBUTES"
+"""
+.. envvar:: VIGIL_REDACTION_ATTRIBUTES
+
+Comma-separated attribute keys whose whole value is masked on spans, span events and log records,
+e.g. ``app.customer.iban,enduser.id``. Default: empty.
 """

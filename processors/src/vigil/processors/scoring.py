@@ -17,7 +17,8 @@ class or a factory taking no arguments) and switched on, in order, by name::
     threat = "vigil.processors.threat.settings:threat_scorer"
 
 A scorer that learns may also have a ``close()`` method: the sidecar calls it once it has stopped
-taking requests, e.g. to save its state.
+taking requests, e.g. to save its state. A scorer with ``runs_last = True`` (the ``redaction``
+scorer, which masks the values the others judge) runs after all the others, wherever it is named.
 
 A request for a signal that no scorer handles is never decoded beyond validation and is forwarded
 byte for byte. A scorer that raises does not lose the request: the error is logged and counted,
@@ -63,7 +64,8 @@ class ScorerChain:
         for scorer in scorers:
             if not isinstance(scorer, Scorer):
                 raise TypeError(f"{scorer!r} is not a scorer: it needs name, signals and score()")
-        self.scorers = tuple(scorers)
+        # Stable: the others keep the order they were named in.
+        self.scorers = tuple(sorted(scorers, key=lambda s: bool(getattr(s, "runs_last", False))))
         self._by_signal = {signal: tuple(s for s in self.scorers if signal in s.signals) for signal in Signal}
 
     def handles(self, signal: Signal) -> bool:

@@ -123,13 +123,14 @@ class OperationBaselines:
 
     def slots(self, keys: Sequence[Hashable], now: int) -> NDArray[np.intp]:
         """Table slots of ``keys`` (new operations get fresh slots), stamped as seen at ``now``."""
-        slots = self._slots
-        out = np.empty(len(keys), dtype=np.intp)
-        for i, key in enumerate(keys):
-            slot = slots.get(key)
-            if slot is None:
-                slot = self._assign(key)
-            out[i] = slot
+        get = self._slots.get
+        found = [get(key) for key in keys]
+        if None in found:
+            for i, slot in enumerate(found):
+                if slot is None:
+                    # (a key twice in the batch is assigned once)
+                    found[i] = get(keys[i]) if keys[i] in self._slots else self._assign(keys[i])
+        out = np.array(found, dtype=np.intp)
         self._last_seen[out] = now
         return out
 

@@ -46,6 +46,7 @@ _ENTRY_KINDS = np.array(sorted(ENTRY_KINDS))
 # The attribute written per span, by index: a score of i / 100, or (last) the warm-up mark.
 _WRITTEN = [*output.SCORE_ATTRIBUTES, output.WARMUP_ATTRIBUTE]
 _WARMUP_INDEX = len(_WRITTEN) - 1
+_MAX_DEPTH = 64
 
 
 @dataclass(frozen=True)
@@ -167,10 +168,12 @@ class SpanAnomalies:
             final[entries] = np.fmax(final[entries], trace_score)
         written = np.where(np.isnan(final), _WARMUP_INDEX, np.minimum(np.nan_to_num(final) * 100, 100))
         cached = _WRITTEN
-        clear = output.clear_previous
         for span, index in zip(spans, written.astype(np.int64).tolist(), strict=True):
-            clear(span)
-            span.attributes.append(cached[index])
+            attributes = span.attributes
+            # output.clear_previous's cheap look, inlined: a call per span costs as much.
+            if attributes and attributes[-1].key.startswith("vigil."):
+                output.clear_previous(span)
+            attributes.append(cached[index])
         trace_cached = output.TRACE_SCORE_ATTRIBUTES
         trace_written = np.minimum(trace_score * 100, 100).astype(np.int64).tolist()
         for i, index in zip(entries.tolist(), trace_written, strict=True):
@@ -219,10 +222,11 @@ class SpanAnomalies:
         past warm-up only). Spans of traces whose root is not in the batch wait in
         :class:`TraceShapes` for it.
 
-        The common case, a whole trace in one batch under a single root, is grouped in numpy:
-        each such trace's calls are summarised by a multiset hash of its operations, so traces of
-        one entry operation that made the same calls are judged once. Other traces (spread over
-        batches, nested entry spans) are walked span by span."""
+        The common case, a trace whose root is in the batch with nothing of it remembered from
+        earlier, is done in numpy: parent links are followed level by level, each span adds a
+        random code of its operation to every entry span above it, and the sums (multiset
+        hashes) group the entry spans that made the same calls, so that each distinct shape of
+        an entry operation is judged once. Other traces are walked span by span."""
         shapes = self.shapes
         n = len(trace_ids)
         numbering: dict[bytes, int] = {}
@@ -232,44 +236,36 @@ class SpanAnomalies:
         is_entry = is_root | np.isin(kinds, _ENTRY_KINDS)
         count = len(numbering)
         entries_in = np.bincount(trace[is_entry], minlength=count)
-        roots_in = np.bincount(trace[is_root], minlength=count)
         waiting = np.flatnonzero(entries_in[trace] == 0)
         if len(waiting):
             self._remember(waiting.tolist(), trace_ids, span_ids, parent_ids, keys)
         if not entries_in.any():
             return _NO_VERDICTS
         judged = np.flatnonzero(entries_in)
-        # A whole trace under a single root in this batch, nothing of it remembered from before.
-        whole = np.zeros(count, dtype=bool)
-        whole[judged] = (entries_in[judged] == 1) & (roots_in[judged] == 1)
+        complete = np.zeros(count, dtype=bool)
+        complete[judged] = np.bincount(trace[is_root], minlength=count)[judged] > 0
         by_number = list(numbering)
-        for t in np.flatnonzero(whole).tolist():
+        for t in np.flatnonzero(complete).tolist():
             if shapes.waiting(by_number[t]):
-                whole[t] = False
-        order = np.argsort(trace, kind="stable")
-        bounds = np.searchsorted(trace[order], np.arange(count + 1))
+                complete[t] = False
 
         items: list[tuple[Hashable, Mapping[Hashable, int], int]] = []
         owners: list[NDArray[np.intp]] = []  # the entry spans each item's verdict belongs to
-        root_of_whole = np.flatnonzero(is_entry & whole[trace])
-        if len(root_of_whole):
-            hashes = np.zeros(count, dtype=np.uint64)
-            calls = np.flatnonzero(~is_entry & whole[trace])
-            np.add.at(hashes, trace[calls], self._call_hash[slots[calls]])
-            shape = hashes[trace[root_of_whole]] + self._entry_hash[slots[root_of_whole]]
-            _, first, group = np.unique(shape, return_index=True, return_inverse=True)
-            group_order = np.argsort(group, kind="stable")
-            group_bounds = np.searchsorted(group[group_order], np.arange(len(first) + 1))
-            for g, e in enumerate(root_of_whole[first].tolist()):
-                t = trace[e]
-                below: dict[Hashable, int] = {}
-                for i in order[bounds[t] : bounds[t + 1]].tolist():
-                    if i != e:
-                        below[keys[i]] = below.get(keys[i], 0) + 1
-                members = root_of_whole[group_order[group_bounds[g] : group_bounds[g + 1]]]
-                items.append((keys[e], below, len(members)))
-                owners.append(members)
-        for t in judged[~whole[judged]].tolist():
+        if complete.any():
+            self._group_shapes(
+                np.flatnonzero(complete[trace]),
+                trace,
+                is_entry,
+                span_ids,
+                parent_ids,
+                keys,
+                slots,
+                items,
+                owners,
+            )
+        order = np.argsort(trace, kind="stable")
+        bounds = np.searchsorted(trace[order], np.arange(count + 1))
+        for t in judged[~complete[judged]].tolist():
             members = order[bounds[t] : bounds[t + 1]].tolist()
             earlier = shapes.take(by_number[t])
             spans = earlier + [(span_ids[i], parent_ids[i], keys[i]) for i in members]
@@ -293,6 +289,57 @@ class SpanAnomalies:
         if not index:
             return _NO_VERDICTS
         return _TraceVerdicts(np.concatenate(index), np.array(score), findings)
+
+    def _group_shapes(
+        self,
+        members: NDArray[np.intp],
+        trace: NDArray[np.intp],
+        is_entry: NDArray[np.bool_],
+        span_ids: Sequence[bytes],
+        parent_ids: Sequence[bytes],
+        keys: list[Hashable],
+        slots: NDArray[np.intp],
+        items: list[tuple[Hashable, Mapping[Hashable, int], int]],
+        owners: list[NDArray[np.intp]],
+    ) -> None:
+        """Add the entry spans of complete traces (``members``: their spans' indices) to
+        ``items``, one item per entry operation and distinct calls below, and to ``owners`` the
+        entry spans of each."""
+        numbers = trace.tolist()
+        where = {(numbers[i], span_ids[i]): i for i in members.tolist()}
+        parent = np.full(len(trace), -1, dtype=np.intp)
+        parent[members] = [where.get((numbers[i], parent_ids[i]), -1) for i in members.tolist()]
+        # (span, entry span above it) pairs, one level up at a time; a malformed trace whose
+        # parent links loop stops at _MAX_DEPTH.
+        below: list[NDArray[np.intp]] = []
+        above: list[NDArray[np.intp]] = []
+        span, ancestor = members, parent[members]
+        for _ in range(_MAX_DEPTH):
+            live = ancestor >= 0
+            if not live.any():
+                break
+            span, ancestor = span[live], ancestor[live]
+            at_entry = is_entry[ancestor]
+            below.append(span[at_entry])
+            above.append(ancestor[at_entry])
+            ancestor = parent[ancestor]
+        calls, entry = np.concatenate(below or [members[:0]]), np.concatenate(above or [members[:0]])
+        hashes = np.zeros(len(trace), dtype=np.uint64)
+        np.add.at(hashes, entry, self._call_hash[slots[calls]])
+        entries = members[is_entry[members]]
+        shape = hashes[entries] + self._entry_hash[slots[entries]]
+        _, first, group = np.unique(shape, return_index=True, return_inverse=True)
+        by_group = np.argsort(group, kind="stable")
+        group_bounds = np.searchsorted(group[by_group], np.arange(len(first) + 1))
+        by_entry = np.argsort(entry, kind="stable")
+        sorted_entry = entry[by_entry]
+        for g, e in enumerate(entries[first].tolist()):
+            lo, hi = np.searchsorted(sorted_entry, [e, e + 1])
+            counted: dict[Hashable, int] = {}
+            for i in calls[by_entry[lo:hi]].tolist():
+                counted[keys[i]] = counted.get(keys[i], 0) + 1
+            items.append((keys[e], counted, int(group_bounds[g + 1] - group_bounds[g])))
+            owners.append(entries[by_group[group_bounds[g] : group_bounds[g + 1]]])
 
     def _remember(
         self,

@@ -191,10 +191,11 @@ def default_components(run_dir: Path, home: Path | None = None) -> list[Componen
             "sidecar",
             (python, "-m", "vigil.processors.cli", "serve"),
             # The stack shows what Vigil finds: the threat and anomaly scorers are on (the
-            # sidecar's own default is no scorer, forwarding byte for byte), the anomaly
-            # baselines kept in the run directory across restarts. Explicit variables win.
+            # sidecar's own default is no scorer, forwarding byte for byte), then redaction masks
+            # secrets in what leaves; the anomaly baselines are kept in the run directory across
+            # restarts. Explicit variables win.
             env={
-                "VIGIL_SIDECAR_SCORERS": os.environ.get("VIGIL_SIDECAR_SCORERS", "threat,anomaly"),
+                "VIGIL_SIDECAR_SCORERS": os.environ.get("VIGIL_SIDECAR_SCORERS", "threat,anomaly,redaction"),
                 "VIGIL_ANOMALY_STATE_DIR": os.environ.get(
                     "VIGIL_ANOMALY_STATE_DIR", str(run_dir / "anomaly-state")
                 ),

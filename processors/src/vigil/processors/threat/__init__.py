@@ -13,6 +13,9 @@ already send.
 ``scanner``     attack tools by user agent
 ``analysis``    which detector sees which value, and the cheap checks that skip benign ones
 ``rules``       every rule: id, category, strength, description
+``rulefile``    the YAML rule file (rules on and off, thresholds, allow-lists), reloaded live;
+                ``allowlist``: routes, parameters and clients on which rules stay quiet
+``headers``     captured request headers (Referer, X-Forwarded-For, Cookie, ...) judged
 ``verdict``     combining detections into the calibrated score
 ``behaviour``   brute force, credential stuffing, rate abuse, enumeration, off-hours operations
 ``windows``     sliding-window counts per key in bounded memory; ``rates``: rate baselines

@@ -95,7 +95,8 @@ _SQL_CHARS = frozenset(";#()=<>|*/^~!\\{`")
 _SQL_QUOTE_CHARS = frozenset("&-+%,")
 _QUOTES = frozenset("'\"")
 _HTML_WORDS = re.compile(
-    r"script|data:|\bon[a-z]{3,}\W*=|&\{|expression|alert|confirm|prompt|eval|document\.|window\."
+    r"script|data:|\bon[a-z]{3,}\W*=|&\{|expression|alert|confirm|prompt|eval|write|document\.|window\."
+    r"|\);\s*[\"'`]\s*>"  # a call ended, then a quote and a tag end: x(0);'>
 )
 _HTML_CHARS = frozenset("(:=`{")
 _SHELL_CHARS = frozenset(";|&`$\n\r(<")

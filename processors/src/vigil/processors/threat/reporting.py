@@ -15,7 +15,8 @@ the item and:
 ``vigil.threat.attribute``     where the payload was: ``url.query``, ``db.statement``, ``body`` ...;
                                for a behavioural attack, whose behaviour: ``client.address``,
                                ``user.name``
-``vigil.threat.value``         the offending value, secrets masked (:mod:`.masking`), cut at 256;
+``vigil.threat.value``         the offending value, secrets masked
+                               (:mod:`vigil.processors.redaction.masking`), cut at 256;
                                for a behavioural attack, the client or account
 ``client.address``             the client, when the item names it
 =============================  ================================================================
@@ -43,8 +44,8 @@ from prometheus_client import Counter
 
 from vigil.processors.event_requests import events_request
 from vigil.processors.otlp_attributes import string_array, text
+from vigil.processors.redaction.masking import mask_secrets
 from vigil.processors.signals import Signal
-from vigil.processors.threat.masking import mask_secrets
 
 if TYPE_CHECKING:
     from vigil.processors.scoring import SideOutput

@@ -135,6 +135,18 @@ _RULES: tuple[Rule, ...] = (
     ),
     Rule("xss.css-injection", XSS, 0.7, "script in CSS: expression(), -moz-binding, behavior:"),
     Rule("xss.js-break", XSS, 0.65, "a quote or tag break followed by a JavaScript call: ';alert(1)//"),
+    Rule(
+        "xss.css-break",
+        XSS,
+        0.6,
+        "inline CSS breaking out of its declarations or hiding words: foo}color:red, \\63olor, gre/**/en",
+    ),
+    Rule(
+        "xss.external-entity",
+        XSS,
+        0.85,
+        'an XML external entity pulling content into the page: <!ENTITY x SYSTEM "http://...">',
+    ),
     # Path traversal (traversal.py)
     Rule("traversal.dot-dot", TRAVERSAL, 0.85, "../ or ..\\ segments climbing out of a directory"),
     Rule("traversal.dot-evasion", TRAVERSAL, 0.7, "dot-dot filter evasions: ....//, /.../, ..;/"),

@@ -10,7 +10,9 @@ What it reads
 Spans (every kind but CLIENT and PRODUCER, so the HTTP *server* side):
     ``url.query`` (split into parameters, each judged), ``url.path``, ``http.target`` (old
     semantic conventions: path and query), ``user_agent.original`` / ``http.user_agent`` (known
-    attack tools, JNDI lookups).
+    attack tools, JNDI lookups), and the request headers the instrumentation captured
+    (``http.request.header.referer``, ``...x_forwarded_for``, ``...cookie`` and the others of
+    :mod:`vigil.processors.threat.headers`).
 Spans of any kind:
     ``db.query.text`` / ``db.statement``: flagged only for injected structure (a tautology,
     UNION SELECT of constants, a stacked time or exec statement, a comment cutting the query
@@ -50,18 +52,29 @@ as side output and forwarded with the scored data, and a count in ``vigil_threat
 (:mod:`vigil.processors.threat.reporting`); behavioural attacks only when they reach a level (the
 third, fifth and tenth failed login of a client, not every one).
 
+Configuring it
+--------------
+The ``VIGIL_THREAT_*`` variables and the rule file (``VIGIL_THREAT_RULES_FILE``, YAML, reloaded
+without a restart: :mod:`vigil.processors.threat.rulefile`) turn rules on and off, set the
+behavioural thresholds and allow routes, query parameters and clients
+(:mod:`vigil.processors.threat.allowlist`). A reload is picked up when a batch arrives, before it
+is scored; each batch is scored with one set of rules.
+
 Extending it
 ------------
-``ThreatScorer(config=..., sinks=[...])``: rules can be disabled by id, behavioural thresholds set
-or the behavioural detectors turned off (:class:`ThreatConfig`); each sink is called with a
-:class:`Finding` (the item, its verdict, the evidence: attribute, value, detections, and the item's
-resource) for every annotated item.
+``ThreatScorer(config=..., sinks=[...], reload=...)``: rules can be disabled by id, behavioural
+thresholds set or the behavioural detectors turned off, allow-lists given (:class:`ThreatConfig`);
+``reload`` is called before each batch and returns a new config, or None to keep the one in force;
+each sink is called with a :class:`Finding` (the item, its verdict, the evidence: attribute,
+value, detections, and the item's resource) for every annotated item.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from google.protobuf.message import Message
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
@@ -69,6 +82,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from vigil.processors.otlp_attributes import drop_attributes, string_array
 from vigil.processors.scoring import SideOutput
 from vigil.processors.signals import Signal
+from vigil.processors.threat.allowlist import Allowance, AllowList, Exemption, judge_query
 from vigil.processors.threat.analysis import (
     PATH_IS_PLAIN,
     PATH_TARGET,
@@ -79,6 +93,7 @@ from vigil.processors.threat.analysis import (
     analyse_target,
 )
 from vigil.processors.threat.behaviour import (
+    BEHAVIOURAL_RULES,
     EVENT_NAMES,
     RECORD_CLIENT_KEYS,
     SLOT_COUNT,
@@ -88,6 +103,7 @@ from vigil.processors.threat.behaviour import (
     BehaviourDetector,
     Observed,
 )
+from vigil.processors.threat.headers import HEADER_KEYS, HeaderJudge
 from vigil.processors.threat.reporting import report
 from vigil.processors.threat.rules import Evidence
 from vigil.processors.threat.verdict import Verdict, verdict
@@ -101,12 +117,13 @@ _CLIENT_KINDS = frozenset({3, 4})  # CLIENT, PRODUCER: outgoing calls, where onl
 _SERVER_KIND = 2  # SERVER: the spans behaviour is judged on
 
 # attribute key -> how its value is judged; _OUTPUT marks our own output keys
-_QUERY, _PATH, _TARGET, _AGENT, _STATEMENT, _OUTPUT = (
+_QUERY, _PATH, _TARGET, _AGENT, _STATEMENT, _HEADER, _OUTPUT = (
     "query",
     "path",
     "target",
     "agent",
     "statement",
+    "header",
     "output",
 )
 _HTTP_KEYS = {
@@ -115,12 +132,17 @@ _HTTP_KEYS = {
     "http.target": _TARGET,
     "user_agent.original": _AGENT,
     "http.user_agent": _AGENT,
+    **dict.fromkeys(HEADER_KEYS, _HEADER),
 }
 _DB_KEYS = {"db.query.text": _STATEMENT, "db.statement": _STATEMENT}
 _SERVER_KEYS: dict[str, str] = {**_HTTP_KEYS, **_DB_KEYS, **dict.fromkeys(OUTPUT_KEYS, _OUTPUT)}
 _CLIENT_KEYS: dict[str, str] = {**_DB_KEYS, **dict.fromkeys(OUTPUT_KEYS, _OUTPUT)}
 # SERVER spans when behaviour is judged: an int is the slot of an attribute the detector reads.
 _WATCHED_KEYS: dict[str, str | int] = {**_SERVER_KEYS, **SPAN_SLOTS}
+# Where the allow-lists find a server span's client and route among the behavioural slots.
+_CLIENT_SLOTS = tuple(SPAN_SLOTS[key] for key in RECORD_CLIENT_KEYS)
+_ROUTE_SLOT = SPAN_SLOTS["http.route"]
+_ITEM_KEYS = frozenset({"http.route", "url.path", "http.target", *RECORD_CLIENT_KEYS})
 _SKIPPED_LOG_PREFIXES = (
     "code.",
     "exception.stacktrace",
@@ -136,12 +158,22 @@ _SKIPPED_LOG_PREFIXES = (
 
 @dataclass(frozen=True)
 class ThreatConfig:
-    """Settings of the threat scorer (YAML rules with reload are to come)."""
+    """Settings of the threat scorer (from the environment and the rule file: :mod:`.settings`)."""
 
     disabled_rules: frozenset[str] = frozenset()
     """Rule ids that never fire."""
     behaviour: BehaviourConfig | None = field(default_factory=BehaviourConfig)
     """Thresholds of the behavioural detectors; None turns them off."""
+    allow: tuple[Allowance, ...] = ()
+    """Allow-list entries (:mod:`.allowlist`)."""
+
+
+class _State(NamedTuple):
+    """What one batch is scored with; replaced whole on a reload."""
+
+    config: ThreatConfig
+    behaviour: BehaviourDetector | None
+    allow: AllowList
 
 
 @dataclass(frozen=True)
@@ -174,42 +206,83 @@ class ThreatScorer:
         config: ThreatConfig | None = None,
         sinks: Sequence[Sink] = (),
         behaviour: BehaviourDetector | None = None,
+        reload: Callable[[], ThreatConfig | None] | None = None,
     ) -> None:
         """``behaviour``: the behavioural detector to use (default: one built from
-        ``config.behaviour``, none if that is None)."""
-        self.config = config = config or ThreatConfig()
+        ``config.behaviour``, none if that is None). ``reload``: called before each batch; a
+        config it returns replaces the one in force (see :meth:`reconfigure`)."""
+        config = config or ThreatConfig()
         self.sinks = tuple(sinks)
         if behaviour is None and config.behaviour is not None:
             behaviour = BehaviourDetector(config.behaviour, config.disabled_rules)
-        self.behaviour = behaviour
+        self._state = _State(config, behaviour, AllowList(config.allow))
+        self._reload = reload
+        self._reload_lock = threading.Lock()
         # A service sees a few user agents and a few hundred distinct statements, many times.
         self._agents = BoundedCache(1024)
         self._statements = BoundedCache(4096)
         self._queries = BoundedCache(4096)  # popular searches, paging, tracking parameters
+        self._headers = HeaderJudge()
+
+    @property
+    def config(self) -> ThreatConfig:
+        """The settings in force."""
+        return self._state.config
+
+    @property
+    def behaviour(self) -> BehaviourDetector | None:
+        """The behavioural detector in force (None: off)."""
+        return self._state.behaviour
+
+    def reconfigure(self, config: ThreatConfig) -> None:
+        """Score the next batches with ``config``. The behavioural detector, and the counts it
+        holds, is kept unless its thresholds or its rules changed."""
+        old = self._state
+        behaviour = old.behaviour
+        if config.behaviour != old.config.behaviour or (
+            (config.disabled_rules ^ old.config.disabled_rules) & BEHAVIOURAL_RULES
+        ):
+            behaviour = (
+                BehaviourDetector(config.behaviour, config.disabled_rules) if config.behaviour else None
+            )
+        allow = old.allow if config.allow == old.config.allow else AllowList(config.allow)
+        self._state = _State(config, behaviour, allow)
 
     def score(self, signal: Signal, request: Message) -> list[SideOutput]:
         """Annotate the spans or log records of ``request`` that carry threats, in place; return
         the ``vigil.threat`` events about the attacks among them (see :mod:`.reporting`)."""
+        if self._reload is not None and self._reload_lock.acquire(blocking=False):
+            # One thread looks; the others score on with the rules in force meanwhile.
+            try:
+                config = self._reload()
+                if config is not None:
+                    self.reconfigure(config)
+            finally:
+                self._reload_lock.release()
+        state = self._state
         findings: list[Finding] = []
         if signal is Signal.TRACES:
             for resource_spans in request.resource_spans:
                 for scope_spans in resource_spans.scope_spans:
-                    self._score_spans(scope_spans.spans, resource_spans.resource, findings)
+                    self._score_spans(scope_spans.spans, resource_spans.resource, findings, state)
         elif signal is Signal.LOGS:
             for resource_logs in request.resource_logs:
                 for scope_logs in resource_logs.scope_logs:
                     for record in scope_logs.log_records:
-                        self._score_record(record, resource_logs.resource, findings)
+                        self._score_record(record, resource_logs.resource, findings, state)
         return report(findings)
 
-    def _score_spans(self, spans: Iterable[Message], resource: Message, findings: list[Finding]) -> None:
+    def _score_spans(
+        self, spans: Iterable[Message], resource: Message, findings: list[Finding], state: _State
+    ) -> None:
         # The hot loop: one pass over each span's attributes, looked up by key, with the cheap
         # benign checks inlined (a function call per attribute would cost as much as the check).
         # The behavioural detector's attributes of SERVER spans are collected in the same pass.
         server_keys, client_keys, client_kinds = _SERVER_KEYS, _CLIENT_KEYS, _CLIENT_KINDS
         safe_path, path_target = PATH_IS_PLAIN.fullmatch, PATH_TARGET.search
-        agents, statements, queries = self._agents, self._statements, self._queries
-        behaviour = self.behaviour
+        agents, statements, queries, headers = self._agents, self._statements, self._queries, self._headers
+        behaviour = state.behaviour
+        skips = state.allow.skips if state.allow.skips_items else None
         watched_keys = _WATCHED_KEYS if behaviour is not None else server_keys
         slots: list[KeyValue | None] | None = None
         for span in spans:
@@ -232,6 +305,11 @@ class ThreatScorer:
                     continue
                 if how is _OUTPUT:
                     stale = True
+                    continue
+                if how is _HEADER:
+                    found_headers = headers.evidence(kv)
+                    if found_headers:
+                        evidence = [*(evidence or ()), *found_headers]
                     continue
                 value = kv.value.string_value
                 if not value:
@@ -261,6 +339,9 @@ class ThreatScorer:
                         evidence = []
                     evidence.append(Evidence(kv.key, value, found))
             repeated: frozenset[str] = frozenset()
+            if slots is not None and skips is not None and _skipped(skips, slots, path):
+                slots = None  # allowed whole: not counted by the behavioural detectors
+                evidence = None
             if slots is not None:
                 when = span.end_time_unix_nano or span.start_time_unix_nano
                 observed = behaviour.span(slots, path, when, span)  # type: ignore[union-attr]
@@ -269,9 +350,13 @@ class ThreatScorer:
                     evidence = [*(evidence or ()), *observed.evidence]
                     repeated = observed.repeated
             if evidence is not None or stale:
-                self._annotate(Signal.TRACES, span, evidence or (), stale, resource, findings, repeated)
+                self._annotate(
+                    Signal.TRACES, span, evidence or (), stale, resource, findings, state, repeated
+                )
 
-    def _score_record(self, record: Message, resource: Message, findings: list[Finding]) -> None:
+    def _score_record(
+        self, record: Message, resource: Message, findings: list[Finding], state: _State
+    ) -> None:
         evidence: list[Evidence] = []
         stale = False
         event_name = record.event_name
@@ -296,21 +381,25 @@ class ThreatScorer:
             if found:
                 evidence.append(Evidence("body", body, found))
         repeated: frozenset[str] = frozenset()
-        if event_name in EVENT_NAMES and self.behaviour is not None:
-            observed = self._observe_event(event_name, record)
+        if event_name in EVENT_NAMES and state.behaviour is not None:
+            observed = self._observe_event(event_name, record, state)
             if observed is not None:
                 evidence.extend(observed.evidence)
                 repeated = observed.repeated
         if evidence or stale:
-            self._annotate(Signal.LOGS, record, evidence, stale, resource, findings, repeated)
+            self._annotate(Signal.LOGS, record, evidence, stale, resource, findings, state, repeated)
 
-    def _observe_event(self, name: str, record: Message) -> Observed | None:
+    def _observe_event(self, name: str, record: Message, state: _State) -> Observed | None:
         # Security events are rare next to other records: a second look at their attributes.
         values = {kv.key: kv.value.string_value for kv in record.attributes}
         client = next((values[k] for k in RECORD_CLIENT_KEYS if values.get(k)), "")
         user = next((values[k] for k in USER_KEYS if values.get(k)), "")
+        if state.allow.skips_items:
+            route, path, _ = _context(record)
+            if state.allow.skips(route, path, client):
+                return None
         when = record.time_unix_nano or record.observed_time_unix_nano
-        return self.behaviour.event(name, client, user, when)  # type: ignore[union-attr]
+        return state.behaviour.event(name, client, user, when)  # type: ignore[union-attr]
 
     def _annotate(
         self,
@@ -320,10 +409,16 @@ class ThreatScorer:
         stale: bool,
         resource: Message,
         findings: list[Finding],
+        state: _State,
         repeated: frozenset[str] = frozenset(),
     ) -> None:
         evidence = tuple(evidence)
-        disabled = self.config.disabled_rules
+        disabled = state.config.disabled_rules
+        if evidence and state.allow:
+            exemption = state.allow.exemption(*_context(item))
+            if exemption is not None:
+                evidence = _exempted(evidence, exemption)
+                disabled = disabled | exemption.rules
         detections = [d for e in evidence for d in e.detections if d.rule not in disabled]
         result = verdict(detections)
         if stale:
@@ -347,3 +442,44 @@ class ThreatScorer:
         findings.append(finding)
         for sink in self.sinks:
             sink(finding)
+
+
+def _skipped(skips: Callable[[str, str, str], bool], slots: list[KeyValue | None], path: str) -> bool:
+    """Whether an allow-list entry takes a server span out of scoring whole (its slots filled)."""
+    client = ""
+    for slot in _CLIENT_SLOTS:
+        kv = slots[slot]
+        if kv is not None and kv.value.string_value:
+            client = kv.value.string_value
+            break
+    kv = slots[_ROUTE_SLOT]
+    return skips(kv.value.string_value if kv is not None else "", path, client)
+
+
+def _context(item: Message) -> tuple[str, str, str]:
+    """An item's route, path and client, for the allow-lists (only items with detections, and
+    security events, are looked at twice)."""
+    values = {kv.key: kv.value.string_value for kv in item.attributes if kv.key in _ITEM_KEYS}
+    path = values.get("url.path") or values.get("http.target", "").partition("?")[0]
+    client = next((values[k] for k in RECORD_CLIENT_KEYS if values.get(k)), "")
+    return values.get("http.route", ""), path, client
+
+
+def _exempted(evidence: tuple[Evidence, ...], exemption: Exemption) -> tuple[Evidence, ...]:
+    """``evidence`` without what ``exemption`` allows: everything, or the allowed parameters of
+    the query string (judged again without them)."""
+    if exemption.everything:
+        return ()
+    if not exemption.parameters:
+        return evidence
+    kept = []
+    for item in evidence:
+        if item.key == "url.query":
+            item = Evidence(item.key, item.value, judge_query(item.value, exemption.parameters), item.detail)
+        elif item.key == "http.target":
+            path, _, query = item.value.partition("?")
+            found = analyse(path, Kind.PATH) + (judge_query(query, exemption.parameters) if query else ())
+            item = Evidence(item.key, item.value, found, item.detail)
+        if item.detections:
+            kept.append(item)
+    return tuple(kept)

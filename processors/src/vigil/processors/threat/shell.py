@@ -6,13 +6,18 @@ word after each separator is judged with what follows it:
 - ``cmdi.separator``: a separator, then a command (a known binary such as ``id``, ``cat``,
   ``ping``, ``curl``, ``powershell``, or an absolute path to one like ``/usr/bin/id``), then what
   a command line carries: nothing, another separator, flags (``-la``), a path, an address or a
-  redirection. "cat food; dog food" stays quiet: ``food`` is not an argument shape.
+  redirection. "cat food; dog food" stays quiet: ``food`` is not an argument shape. A short
+  value that starts with a command and its arguments and ends with a separator (``id;``,
+  ``dir c: |``) is a command cut off from the rest of the application's line; a pipeline that
+  goes on (``curl -s https://x | jq .``) is a command line quoted, a suspicion only.
 - ``cmdi.substitution``: ```cmd``` and ``$(cmd)`` around a command, and ``${IFS}``. Inline code
   in prose (a support message quoting ```ls -la```) is only a suspicion.
 - ``cmdi.ssi``: server-side include directives, ``<!--#exec cmd=...-->``.
 - ``cmdi.code-exec``: after a break, a call that runs a command: ``;system('id')``.
 - ``cmdi.command-line``: the whole value is a command line (``/bin/cat /etc/passwd``,
-  ``ping -n 30 127.0.0.1``): a suspicion on its own.
+  ``ls -la``): a suspicion on its own; an attack when it runs a binary by its path, when every
+  argument is one and one reaches into the system's directories (``cat /etc/passwd``), or when it
+  is a blind time probe (``ping -i 30 127.0.0.1``: pinging the host itself to time the answer).
 """
 
 from __future__ import annotations
@@ -55,7 +60,25 @@ _TRIGGER = frozenset(";|&`$\n\r")
 MAX_SEPARATORS = 64
 """Separators judged per value: payloads need a few, hostile input may carry thousands."""
 _BIN_DIR = re.compile(r"^(?:[a-z]:)?[/\\]?(?:usr[/\\])?(?:local[/\\])?s?bin[/\\]")
-_LEADING_COMMAND = re.compile(r"^\s*([a-z][\w.-]*)[;|&]")
+# A command at the start of the value, with at most a few arguments, ended by a separator:
+# "id;", "ls|", "dir c: |" (what follows the separator is the rest of the application's line).
+_LEADING_COMMAND = re.compile(r"^\s*([a-z][\w.-]*)((?:\s+[^\s;|&]+){0,3})\s*[;|&]", re.IGNORECASE)
+# One token of a command line: a flag, a number, an address, a path, a drive, a URL, a variable.
+_ARGUMENT_TOKEN = re.compile(
+    r"""-{1,2}[a-z0-9][\w=.-]*|\d+|\d{1,3}(?:\.\d{1,3}){3}|[/\\~.][\w./\\-]*|[a-z]:(?:[/\\][\w./\\-]*)?"""
+    r"""|https?://\S+|\$\{?\w+\}?|[\w-]+(?:\.[\w-]+)*\.[a-z]{2,}""",
+    re.IGNORECASE,
+)
+# An argument in the system's own directories: /etc/passwd, /proc/self/environ, c:\\windows\\win.ini
+_SYSTEM_PATH = re.compile(
+    r"(?:^|\s)(?:/(?:etc|proc|dev|bin|sbin|usr|tmp|root|var|sys|boot)/|[a-z]:\\(?:windows|winnt|users)\\)",
+    re.IGNORECASE,
+)
+# A time probe: pinging this very host a number of times or at an interval, to time the answer.
+_PING_DELAY = re.compile(
+    r"^ping(?:\.exe)?\s+(?:-\w+\s+\d+\s+)+(?:127\.\d+\.\d+\.\d+|localhost|::1|0\.0\.0\.0)\s*$",
+    re.IGNORECASE,
+)
 
 
 def _command(word: str) -> bool:
@@ -67,6 +90,11 @@ def _command(word: str) -> bool:
     if base in COMMANDS:
         return True
     return bool(_BIN_DIR.match(low))
+
+
+def _arguments(words: str) -> bool:
+    """Whether every word of ``words`` has the shape of a command-line argument (none: True)."""
+    return all(_ARGUMENT_TOKEN.fullmatch(word) for word in words.split())
 
 
 def _after_separators(text: str) -> float:
@@ -99,8 +127,15 @@ def analyse(text: str) -> list[Detection]:
     if _TRIGGER.intersection(text):
         strength = _after_separators(text)
         lead = _LEADING_COMMAND.match(text)
-        if lead and _command(lead.group(1)) and len(text) < 64:
-            strength = max(strength, 0.8)  # "id;", "ls|": a command ended by a separator
+        if (
+            lead
+            and len(text) < 64
+            and _command(lead.group(1))
+            # with arguments, only as the whole value: "curl -s https://x | jq ." is a pipeline
+            and (not lead.group(2) or not text[lead.end() :].strip(" ;|&"))
+            and _arguments(lead.group(2))
+        ):
+            strength = max(strength, 0.8)  # "id;", "ls|", "dir c: |": a command ended by a separator
         if strength:
             found.append(detection("cmdi.separator", strength))
         for sub in _SUBSTITUTION.finditer(text):
@@ -109,7 +144,7 @@ def analyse(text: str) -> list[Detection]:
             if first and _command(first.strip("\"'")):
                 outside = (text[: sub.start()] + text[sub.end() :]).strip(" \"'`;|&")
                 prose = outside.count(" ") >= 2
-                found.append(detection("cmdi.substitution", 0.5 if prose else 1.0))
+                found.append(detection("cmdi.substitution", 0.35 if prose else 1.0))
                 break
         if "$" in text and _IFS.search(text):
             found.append(detection("cmdi.substitution"))
@@ -124,7 +159,11 @@ def analyse(text: str) -> list[Detection]:
         found.append(detection("cmdi.command-line"))
     elif " " in stripped and len(stripped) < 200:
         first, _, rest = stripped.partition(" ")
-        if (
+        if _PING_DELAY.match(stripped):
+            found.append(detection("cmdi.command-line"))  # ping -i 30 127.0.0.1: a blind time probe
+        elif first.lower() in COMMANDS and _SYSTEM_PATH.search(rest) and _arguments(rest):
+            found.append(detection("cmdi.command-line"))  # cat /etc/passwd: nothing but a command line
+        elif (
             first.lower() in COMMANDS
             and _ARGUMENT.match(" " + rest)
             and re.search(r"-\w|\d+\.\d+\.\d+|[/\\]", rest)
