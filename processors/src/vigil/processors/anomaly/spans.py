@@ -98,19 +98,18 @@ class SpanAnomalies:
     def score(self, request: ExportTraceServiceRequest) -> list[Anomaly]:
         # One comprehension per scope reads the few fields the models need: per-span Python
         # work is the cost here, the rest is numpy over the batch.
-        spans: list[Any] = []
         rows: list[tuple[Any, ...]] = []
         resources: list[tuple[int, Any]] = []  # (index of the first span, its resource)
         for resource_spans in request.resource_spans:
             resource = resource_spans.resource
             service = service_name(resource)
-            resources.append((len(spans), resource))
+            resources.append((len(rows), resource))
             for scope_spans in resource_spans.scope_spans:
-                batch = scope_spans.spans
-                spans.extend(batch)
+                # (iterating a repeated field builds a wrapper per span: once, kept in the row)
                 rows.extend(
                     [
                         (
+                            s,
                             service,
                             s.name,
                             s.kind,
@@ -124,12 +123,12 @@ class SpanAnomalies:
                             len(s.events),
                             len(s.links),
                         )
-                        for s in batch
+                        for s in scope_spans.spans
                     ]
                 )
-        if not spans:
+        if not rows:
             return []
-        (services, names, kinds, starts, ends, codes, trace_ids, span_ids, parent_ids, *shape) = zip(
+        (spans, services, names, kinds, starts, ends, codes, trace_ids, span_ids, parent_ids, *shape) = zip(
             *rows, strict=True
         )
         verbs = SQL_VERBS

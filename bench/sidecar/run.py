@@ -1,0 +1,192 @@
+"""The scoring sidecar alone: spans per second per core with each scorer chain, and against none.
+
+``bench/pipeline`` measures the sidecar inside the whole pipeline, where telemetrygen, the collector
+and Jaeger share the machine's cores with it: on 2 cores its CPU per span there includes the cost of
+that contention. This benchmark gives the sidecar the machine:
+
+1. telemetrygen sends ``--spans`` spans (traces of ``--child-spans`` + 1 spans) to a recording OTLP
+   receiver; they are cut into export requests of ``--batch`` spans in arrival order, as the
+   collector's batch processor hands them on;
+2. for each chain of ``--chains`` (``none`` is the baseline: no scorer, the bytes forwarded as
+   they came), a fresh ``vigil serve`` process scores them: the first tenth as warm-up (baselines,
+   the first models), then the rest from ``--clients`` concurrent gRPC clients, the sidecar
+   forwarding everything to a recording receiver in this process;
+3. its CPU time (user + system, ``/proc/PID/stat``) over the measured part gives CPU µs per span
+   and spans per second per core; every span must come back (checked).
+
+Each chain runs ``--rounds`` times, interleaved; the summary is the median per chain, and the
+ratios compare each chain with ``none`` in this run. Only ratios and figures from one run mean
+anything: machines are noisy.
+
+Usage (from the checkout; about a minute with the defaults)::
+
+    .venv/bin/python bench/sidecar/run.py [--spans 200000] [--chains none,threat,threat,anomaly]
+
+(``--chains`` is a list of chains separated by ``/``: ``none/threat/threat,anomaly``.) Every
+server listens on a free loopback port. The last line printed is a JSON object with every number.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import grpc
+import requests
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+HOME = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(HOME))
+
+from tests.installed import binary  # noqa: E402
+from tests.ports import free_port  # noqa: E402
+from tests.recording_receiver import RecordingReceiver  # noqa: E402
+from vigil.processors.signals import Signal  # noqa: E402
+
+WARMUP_SHARE = 0.1
+
+
+def record_spans(spans: int, child_spans: int, batch: int) -> list[bytes]:
+    """telemetrygen's spans, re-cut into export requests of ``batch`` spans."""
+    traces = max(1, spans // (child_spans + 1))
+    with RecordingReceiver() as receiver:
+        subprocess.run(
+            [str(binary("telemetrygen")), "traces", f"--traces={traces}", "--workers=1",
+             f"--child-spans={child_spans}", "--rate=0", "--service=vigil-bench", "--otlp-insecure",
+             f"--otlp-endpoint={receiver.endpoint}"],
+            env={**os.environ, "OTEL_BSP_MAX_QUEUE_SIZE": str(traces * (child_spans + 1) + 1)},
+            check=True, capture_output=True, timeout=300,
+        )  # fmt: skip
+        requests_ = receiver.requests(Signal.TRACES)
+    first = requests_[0].resource_spans[0]
+    spans_in = [s for r in requests_ for rs in r.resource_spans for ss in rs.scope_spans for s in ss.spans]
+    out = []
+    for start in range(0, len(spans_in), batch):
+        request = ExportTraceServiceRequest()
+        resource_spans = request.resource_spans.add(resource=first.resource)
+        resource_spans.scope_spans.add(scope=first.scope_spans[0].scope).spans.extend(
+            spans_in[start : start + batch]
+        )
+        out.append(request.SerializeToString())
+    return out
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measure(chain: str, batches: Sequence[bytes], clients: int) -> dict[str, float]:
+    """One fresh sidecar with ``chain`` scoring ``batches``: CPU µs per span over the part after
+    the warm-up, and whether every span came back."""
+    with RecordingReceiver() as returned:
+        port, health = free_port(), free_port()
+        scorers = [] if chain == "none" else [f"--scorers={chain}"]
+        sidecar = subprocess.Popen(
+            [sys.executable, "-m", "vigil.processors.cli", "serve", f"--endpoint=127.0.0.1:{port}",
+             f"--return-endpoint={returned.endpoint}", f"--health-endpoint=127.0.0.1:{health}", *scorers],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    if requests.get(f"http://127.0.0.1:{health}/health/ready", timeout=1).ok:
+                        break
+                except requests.ConnectionError:
+                    pass
+                if time.monotonic() > deadline or sidecar.poll() is not None:
+                    raise RuntimeError(f"the sidecar ({chain}) did not get ready: {sidecar.stderr}")
+                time.sleep(0.1)
+            with grpc.insecure_channel(
+                f"127.0.0.1:{port}", options=[("grpc.max_send_message_length", 64 << 20)]
+            ) as channel:
+                export = channel.unary_unary(f"/{Signal.TRACES.service}/Export")
+                warm = max(1, int(len(batches) * WARMUP_SHARE))
+                for payload in batches[:warm]:
+                    export(payload, timeout=60)
+                todo = iter(batches[warm:])
+                lock = threading.Lock()
+
+                def client() -> None:
+                    while True:
+                        with lock:
+                            payload = next(todo, None)
+                        if payload is None:
+                            return
+                        export(payload, timeout=60)
+
+                before, started = cpu_seconds(sidecar.pid), time.perf_counter()
+                threads = [threading.Thread(target=client) for _ in range(clients)]
+                for thread in threads:
+                    thread.start()
+                for thread in threads:
+                    thread.join()
+                cpu, wall = cpu_seconds(sidecar.pid) - before, time.perf_counter() - started
+        finally:
+            sidecar.terminate()
+            sidecar.wait(30)
+        sent = sum(_spans(payload) for payload in batches)
+        back = sum(_spans(payload) for signal, payload in returned.received if signal is Signal.TRACES)
+    measured = sum(_spans(payload) for payload in batches[warm:])
+    return {
+        "cpu_us_per_span": cpu / measured * 1e6,
+        "spans_per_core_second": measured / cpu if cpu else float("inf"),
+        "spans_per_second": measured / wall,
+        "spans_measured": measured,
+        "lost": sent - back,
+    }
+
+
+def _spans(payload: bytes) -> int:
+    return Signal.TRACES.count_items(Signal.TRACES.parse(payload))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--spans", type=int, default=200_000)
+    parser.add_argument("--child-spans", type=int, default=9)
+    parser.add_argument("--batch", type=int, default=2048, help="spans per export request")
+    parser.add_argument("--clients", type=int, default=2, help="concurrent gRPC clients")
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--chains", default="none/threat/threat,anomaly", help="chains separated by /")
+    args = parser.parse_args(argv)
+    chains = args.chains.split("/")
+    batches = record_spans(args.spans, args.child_spans, args.batch)
+    runs: dict[str, list[dict[str, float]]] = {chain: [] for chain in chains}
+    for round_ in range(1, args.rounds + 1):
+        for chain in chains:
+            run = measure(chain, batches, args.clients)
+            runs[chain].append(run)
+            print(f"round {round_} {chain:<28} {run['cpu_us_per_span']:6.2f} CPU µs/span "
+                  f"{run['spans_per_core_second']:>10,.0f} spans/s/core", flush=True)  # fmt: skip
+    median = {
+        chain: {key: statistics.median(run[key] for run in chain_runs) for key in chain_runs[0]}
+        for chain, chain_runs in runs.items()
+    }
+    print(f"\n{sum(map(_spans, batches)):,} spans in requests of {args.batch}, {args.clients} clients, "
+          f"{os.cpu_count()} CPUs; medians of {args.rounds} rounds")  # fmt: skip
+    print(f"{'chain':<28} {'CPU µs/span':>12} {'spans/s/core':>13} {'x none (CPU)':>13}")
+    baseline = median.get("none", {}).get("cpu_us_per_span")
+    for chain, numbers in median.items():
+        ratio = f"{numbers['cpu_us_per_span'] / baseline:13.2f}" if baseline else f"{'-':>13}"
+        cpu, per_core = numbers["cpu_us_per_span"], numbers["spans_per_core_second"]
+        print(f"{chain:<28} {cpu:12.2f} {per_core:13,.0f} {ratio}")
+    lost = {chain: sum(run["lost"] for run in chain_runs) for chain, chain_runs in runs.items()}
+    print("no loss: every span came back" if not any(lost.values()) else f"LOST spans: {lost}")
+    print(json.dumps({"benchmark": "sidecar", "spans": sum(map(_spans, batches)), "batch": args.batch,
+                      "clients": args.clients, "runs": runs, "median": median, "lost": lost},
+                     separators=(",", ":")))  # fmt: skip
+    return 1 if any(lost.values()) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
