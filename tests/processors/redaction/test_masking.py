@@ -152,3 +152,19 @@ def test_cards_and_emails_are_switches():
 def test_masking_twice_changes_nothing_more():
     once = MASKER.text("password=x&card=4111111111111111 Authorization: Bearer abcdefgh1 bob@example.com")
     assert MASKER.text(once) == once
+
+
+def test_names_the_instrumentation_redacts_in_command_lines_are_secret_here_too():
+    # Two vocabularies (the app's distro cannot depend on the sidecar, nor the sidecar on the
+    # distro): the sidecar's reads web parameters too (sid, otp, jwt...), so it must be the wider.
+    from vigil.instrumentation import redaction as command_lines
+
+    names = ["password", "DB_PASSWORD", "apiKey", "api-key", "AWS_SECRET_ACCESS_KEY", "AWS_ACCESS_KEY_ID",
+             "access_token", "client-secret", "privateKey", "signing_key", "signature", "passphrase",
+             "vault_secret_id", "license-key", "dbpasswd"]  # fmt: skip
+    masker = Masker()
+    for name in names:
+        assert command_lines.is_secret_name(name), name
+        assert masker.is_secret_name(name), name
+    for word in command_lines._SECRET_WORDS | set(command_lines._SECRET_SUFFIXES):
+        assert masker.is_secret_name(word), word

@@ -34,6 +34,9 @@ from collections.abc import Sequence
 
 REDACTED = "REDACTED"
 
+# The words of secret names. The sidecar's vigil.processors.redaction.masking has a wider list for
+# web parameters (neither package can depend on the other); every name here must be secret there too
+# (tested).
 _SECRET_WORDS = frozenset(
     {
         "password",

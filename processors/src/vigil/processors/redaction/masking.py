@@ -56,6 +56,8 @@ from urllib.parse import unquote_plus
 
 REDACTED = "REDACTED"
 
+# The words of secret names. The distro's vigil.instrumentation.redaction has its own list for command
+# lines (neither package can depend on the other); this one must stay the wider (tested).
 _SECRET_WORDS = frozenset(
     {
         "password",
