@@ -1,4 +1,4 @@
-"""bench/sidecar/run.py, tiny: every chain runs on the same recorded spans, every span comes back,
+"""bench/pipeline/sidecar.py, tiny: every chain runs on the same recorded spans, every span comes back,
 and the JSON line holds the per-core figures the notes quote. Servers on free loopback ports."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from tests.installed import REPO, binary
 def test_tiny_sidecar_bench_measures_each_chain_without_loss():
     binary("telemetrygen")
     result = subprocess.run(
-        [sys.executable, str(REPO / "bench" / "sidecar" / "run.py"), "--spans", "4000", "--batch", "200",
+        [sys.executable, str(REPO / "bench" / "pipeline" / "sidecar.py"), "--spans", "4000", "--batch", "200",
          "--rounds", "1", "--chains", "none/threat,anomaly"],
         capture_output=True, text=True, timeout=180, check=False,
     )  # fmt: skip

@@ -1,6 +1,6 @@
 """The scoring sidecar alone: spans per second per core with each scorer chain, and against none.
 
-``bench/pipeline`` measures the sidecar inside the whole pipeline, where telemetrygen, the collector
+``bench/pipeline/run.py`` measures the sidecar inside the whole pipeline, where telemetrygen, the collector
 and Jaeger share the machine's cores with it: on 2 cores its CPU per span there includes the cost of
 that contention. This benchmark gives the sidecar the machine:
 
@@ -20,7 +20,7 @@ anything: machines are noisy.
 
 Usage (from the checkout; about a minute with the defaults)::
 
-    .venv/bin/python bench/sidecar/run.py [--spans 200000] [--chains none,threat,threat,anomaly]
+    .venv/bin/python bench/pipeline/sidecar.py [--spans 200000] [--chains none,threat,threat,anomaly]
 
 (``--chains`` is a list of chains separated by ``/``: ``none/threat/threat,anomaly``.) Every
 server listens on a free loopback port. The last line printed is a JSON object with every number.
