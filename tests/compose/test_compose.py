@@ -75,3 +75,18 @@ def test_backends_use_the_same_files_as_the_local_stack(compose, tmp_path):
 def test_every_service_shares_the_host_loopback(compose):
     # The config files name loopback addresses: they mean the same thing only on the host network.
     assert {s.get("network_mode") for s in compose["services"].values()} == {"host"}
+
+
+def test_grafana_gets_the_data_sources_and_the_dashboards(compose):
+    grafana = compose["services"]["grafana"]
+    assert _mounted(grafana, "/etc/grafana/provisioning/datasources/vigil.yaml") == str(
+        REPO / "backends" / "grafana" / "provisioning" / "datasources" / "vigil.yaml"
+    )
+    provider = yaml.safe_load(
+        (REPO / "backends" / "grafana" / "provisioning" / "dashboards" / "vigil.yaml").read_text()
+    )
+    path = provider["providers"][0]["options"]["path"]
+    assert _mounted(grafana, path) == str(REPO / "backends" / "grafana" / "dashboards")
+    assert _mounted(grafana, f"{path}/security-overview.json") == str(
+        REPO / "backends" / "grafana" / "dashboards" / "security-overview.json"
+    )
