@@ -166,6 +166,25 @@ def test_the_collector_config_validates_with_a_stand_in_resolver(written, tmp_pa
     assert result.returncode == 0, result.stderr[-2000:]
 
 
+def test_the_scoring_tier_behind_kafka_validates(written, tmp_path):
+    # The gateway's configuration plus the kafka source overlay: what the ingest tier writes, the
+    # scoring tier reads (same topics, trace-keyed partitions).
+    stand_in = tmp_path / "stand-in-resolver.yaml"
+    resolver = {"resolver": {"k8s": None, "static": {"hostnames": ["vigil-sidecar-0:4327"]}}}
+    exporters = yaml.safe_load(SOURCES["kubernetes.yaml"].read_text())["exporters"]
+    stand_in.write_text(yaml.safe_dump({"exporters": dict.fromkeys(exporters, resolver)}))
+    source = REPO / "collector-config" / "overlays" / "kafka-source.yaml"
+    env = collector_env(tmp_path) | {"VIGIL_KAFKA_BROKERS": "kafka-0.kafka:9092"}
+    result = validate([*written, stand_in, source], env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    ingest = yaml.safe_load(find("ConfigMap", "vigil-ingest-config")["data"]["ingest.yaml"])["exporters"][
+        "kafka"
+    ]
+    consumed = yaml.safe_load(source.read_text())["receivers"]["kafka"]
+    for signal in ("traces", "metrics", "logs"):
+        assert consumed[signal] == ingest[signal]
+
+
 def test_the_k8s_resolver_finds_the_sidecars_headless_service():
     service = find("Service", "vigil-sidecar")
     sidecars = find("Deployment", "vigil-sidecar")

@@ -16,7 +16,7 @@ from vigil.processors.stack.components import COLLECTOR_FLAGS
 # What the pipeline and the next issues need. At the pinned release the OTLP exporters are still
 # called otlp and otlphttp (later releases rename them otlp_grpc and otlp_http).
 EXPECTED = {
-    "receivers": {"otlp", "hostmetrics", "docker_stats", "prometheus", "filelog"},
+    "receivers": {"otlp", "hostmetrics", "docker_stats", "prometheus", "filelog", "kafka"},
     "processors": {
         "batch",
         "memory_limiter",
