@@ -29,6 +29,7 @@ server listens on a free loopback port. The last line printed is a JSON object w
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -84,56 +85,53 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def measure(chain: str, batches: Sequence[bytes], clients: int) -> dict[str, float]:
-    """One fresh sidecar with ``chain`` scoring ``batches``: CPU µs per span over the part after
-    the warm-up, and whether every span came back."""
-    with RecordingReceiver() as returned:
-        port, health = free_port(), free_port()
+def measure(chain: str, batches: Sequence[bytes], clients: int, processes: int = 1) -> dict[str, float]:
+    """``processes`` fresh sidecars with ``chain`` scoring ``batches`` (request i to sidecar
+    i mod processes, ``clients`` concurrent clients each): CPU µs per span over the part after the
+    warm-up (all sidecars' CPU), spans per second of wall time, and whether every span came back."""
+    with RecordingReceiver() as returned, contextlib.ExitStack() as stack:
         scorers = [] if chain == "none" else [f"--scorers={chain}"]
-        sidecar = subprocess.Popen(
-            [sys.executable, "-m", "vigil.processors.cli", "serve", f"--endpoint=127.0.0.1:{port}",
-             f"--return-endpoint={returned.endpoint}", f"--health-endpoint=127.0.0.1:{health}", *scorers],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
-        try:
-            deadline = time.monotonic() + 60
+        sidecars, exports = [], []
+        for _ in range(processes):
+            port, health = free_port(), free_port()
+            sidecar = subprocess.Popen(
+                [sys.executable, "-m", "vigil.processors.cli", "serve", f"--endpoint=127.0.0.1:{port}",
+                 f"--return-endpoint={returned.endpoint}", f"--health-endpoint=127.0.0.1:{health}", *scorers],
+                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+            )  # fmt: skip
+            stack.callback(_stop, sidecar)
+            _wait_ready(sidecar, health, chain)
+            channel = stack.enter_context(
+                grpc.insecure_channel(
+                    f"127.0.0.1:{port}", options=[("grpc.max_send_message_length", 64 << 20)]
+                )
+            )
+            sidecars.append(sidecar)
+            exports.append(channel.unary_unary(f"/{Signal.TRACES.service}/Export"))
+        warm = max(processes, int(len(batches) * WARMUP_SHARE))
+        for i, payload in enumerate(batches[:warm]):
+            exports[i % processes](payload, timeout=60)
+        todo = [iter(batches[warm + k :: processes]) for k in range(processes)]
+        lock = threading.Lock()
+
+        def client(k: int) -> None:
             while True:
-                try:
-                    if requests.get(f"http://127.0.0.1:{health}/health/ready", timeout=1).ok:
-                        break
-                except requests.ConnectionError:
-                    pass
-                if time.monotonic() > deadline or sidecar.poll() is not None:
-                    raise RuntimeError(f"the sidecar ({chain}) did not get ready: {sidecar.stderr}")
-                time.sleep(0.1)
-            with grpc.insecure_channel(
-                f"127.0.0.1:{port}", options=[("grpc.max_send_message_length", 64 << 20)]
-            ) as channel:
-                export = channel.unary_unary(f"/{Signal.TRACES.service}/Export")
-                warm = max(1, int(len(batches) * WARMUP_SHARE))
-                for payload in batches[:warm]:
-                    export(payload, timeout=60)
-                todo = iter(batches[warm:])
-                lock = threading.Lock()
+                with lock:
+                    payload = next(todo[k], None)
+                if payload is None:
+                    return
+                exports[(warm + k) % processes](payload, timeout=60)
 
-                def client() -> None:
-                    while True:
-                        with lock:
-                            payload = next(todo, None)
-                        if payload is None:
-                            return
-                        export(payload, timeout=60)
-
-                before, started = cpu_seconds(sidecar.pid), time.perf_counter()
-                threads = [threading.Thread(target=client) for _ in range(clients)]
-                for thread in threads:
-                    thread.start()
-                for thread in threads:
-                    thread.join()
-                cpu, wall = cpu_seconds(sidecar.pid) - before, time.perf_counter() - started
-        finally:
-            sidecar.terminate()
-            sidecar.wait(30)
+        before, started = sum(cpu_seconds(p.pid) for p in sidecars), time.perf_counter()
+        threads = [
+            threading.Thread(target=client, args=(k,)) for k in range(processes) for _ in range(clients)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        cpu = sum(cpu_seconds(p.pid) for p in sidecars) - before
+        wall = time.perf_counter() - started
         sent = sum(_spans(payload) for payload in batches)
         back = sum(_spans(payload) for signal, payload in returned.received if signal is Signal.TRACES)
     measured = sum(_spans(payload) for payload in batches[warm:])
@@ -144,6 +142,24 @@ def measure(chain: str, batches: Sequence[bytes], clients: int) -> dict[str, flo
         "spans_measured": measured,
         "lost": sent - back,
     }
+
+
+def _wait_ready(sidecar: subprocess.Popen[str], health: int, chain: str) -> None:
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if requests.get(f"http://127.0.0.1:{health}/health/ready", timeout=1).ok:
+                return
+        except requests.ConnectionError:
+            pass
+        if time.monotonic() > deadline or sidecar.poll() is not None:
+            raise RuntimeError(f"the sidecar ({chain}) did not get ready")
+        time.sleep(0.1)
+
+
+def _stop(sidecar: subprocess.Popen[str]) -> None:
+    sidecar.terminate()
+    sidecar.wait(30)
 
 
 def _spans(payload: bytes) -> int:
@@ -158,28 +174,47 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=2, help="concurrent gRPC clients")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--chains", default="none/threat/threat,anomaly", help="chains separated by /")
+    parser.add_argument(
+        "--processes", default="1", help="sidecar process counts to compare, e.g. 1,2 (each chain with each)"
+    )
     args = parser.parse_args(argv)
     chains = args.chains.split("/")
+    counts = [int(n) for n in args.processes.split(",")]
+    variants = [(chain, n) for chain in chains for n in counts]
+    label = {(chain, n): chain if n == 1 else f"{chain} x{n}" for chain, n in variants}
     batches = record_spans(args.spans, args.child_spans, args.batch)
-    runs: dict[str, list[dict[str, float]]] = {chain: [] for chain in chains}
+    runs: dict[str, list[dict[str, float]]] = {label[v]: [] for v in variants}
     for round_ in range(1, args.rounds + 1):
-        for chain in chains:
-            run = measure(chain, batches, args.clients)
-            runs[chain].append(run)
-            print(f"round {round_} {chain:<28} {run['cpu_us_per_span']:6.2f} CPU µs/span "
-                  f"{run['spans_per_core_second']:>10,.0f} spans/s/core", flush=True)  # fmt: skip
+        for chain, n in variants:
+            run = measure(chain, batches, args.clients, n)
+            runs[label[chain, n]].append(run)
+            print(f"round {round_} {label[chain, n]:<28} {run['cpu_us_per_span']:6.2f} CPU µs/span "
+                  f"{run['spans_per_core_second']:>10,.0f} spans/s/core "
+                  f"{run['spans_per_second']:>10,.0f} spans/s", flush=True)  # fmt: skip
     median = {
         chain: {key: statistics.median(run[key] for run in chain_runs) for key in chain_runs[0]}
         for chain, chain_runs in runs.items()
     }
     print(f"\n{sum(map(_spans, batches)):,} spans in requests of {args.batch}, {args.clients} clients, "
           f"{os.cpu_count()} CPUs; medians of {args.rounds} rounds")  # fmt: skip
-    print(f"{'chain':<28} {'CPU µs/span':>12} {'spans/s/core':>13} {'x none (CPU)':>13}")
+    print(f"{'chain':<28} {'CPU µs/span':>12} {'spans/s/core':>13} {'x none (CPU)':>13} {'spans/s':>10}")
     baseline = median.get("none", {}).get("cpu_us_per_span")
     for chain, numbers in median.items():
-        ratio = f"{numbers['cpu_us_per_span'] / baseline:13.2f}" if baseline else f"{'-':>13}"
-        cpu, per_core = numbers["cpu_us_per_span"], numbers["spans_per_core_second"]
-        print(f"{chain:<28} {cpu:12.2f} {per_core:13,.0f} {ratio}")
+        ratio = (
+            f"{numbers['cpu_us_per_span'] / baseline:13.2f}"
+            if baseline and " x" not in chain
+            else f"{'-':>13}"
+        )
+        cpu, per_core, wall = (
+            numbers["cpu_us_per_span"],
+            numbers["spans_per_core_second"],
+            numbers["spans_per_second"],
+        )
+        print(f"{chain:<28} {cpu:12.2f} {per_core:13,.0f} {ratio} {wall:10,.0f}")
+    for chain, n in variants:
+        if n > 1 and (chain, 1) in label:
+            gain = median[label[chain, n]]["spans_per_second"] / median[label[chain, 1]]["spans_per_second"]
+            print(f"{label[chain, n]} / {chain}: spans/s (wall) {gain:.2f}x")
     lost = {chain: sum(run["lost"] for run in chain_runs) for chain, chain_runs in runs.items()}
     print("no loss: every span came back" if not any(lost.values()) else f"LOST spans: {lost}")
     print(json.dumps({"benchmark": "sidecar", "spans": sum(map(_spans, batches)), "batch": args.batch,
