@@ -285,27 +285,7 @@ def providers() -> tuple:
 # --- Against a private daemon ------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def daemon(tmp_path_factory) -> Iterator[PrivateDockerd]:
-    if reason := why_not_available():
-        pytest.skip(reason)
-    dockerd = PrivateDockerd(tmp_path_factory.mktemp("dockerd"))
-    dockerd.start()
-    try:
-        with dockerd.client() as client:
-            import_busybox(client)
-        yield dockerd
-    finally:
-        dockerd.stop()
-        dockerd.cleanup()
-
-
-@pytest.fixture
-def client(daemon) -> Iterator[docker.APIClient]:
-    with daemon.client() as client:
-        yield client
-        for container in client.containers(all=True):
-            client.remove_container(container["Id"], force=True)
+# The `daemon` and `client` fixtures are in tests/instrumentation/conftest.py.
 
 
 PURPOSES = ("events", "stats")

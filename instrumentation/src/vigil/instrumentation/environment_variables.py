@@ -76,10 +76,10 @@ VIGIL_DOCKER_HOST = "VIGIL_DOCKER_HOST"
 """
 .. envvar:: VIGIL_DOCKER_HOST
 
-The Docker daemon the collector talks to, as Docker's own ``DOCKER_HOST`` spells it
-(``unix:///var/run/docker.sock``, ``tcp://127.0.0.1:2376``). TLS settings come from
-``DOCKER_TLS_VERIFY`` and ``DOCKER_CERT_PATH`` as usual. Default: ``DOCKER_HOST``, else the local
-socket ``unix:///var/run/docker.sock``.
+The Docker daemon the Docker collector and the ``vigil_container`` resource detector talk to, as
+Docker's own ``DOCKER_HOST`` spells it (``unix:///var/run/docker.sock``, ``tcp://127.0.0.1:2376``).
+TLS settings come from ``DOCKER_TLS_VERIFY`` and ``DOCKER_CERT_PATH`` as usual. Default:
+``DOCKER_HOST``, else the local socket ``unix:///var/run/docker.sock``.
 """
 
 VIGIL_DOCKER_INTERVAL = "VIGIL_DOCKER_INTERVAL"
@@ -103,4 +103,16 @@ application's own ``logging.basicConfig`` call, so nothing is printed twice
 (:mod:`vigil.instrumentation.logs.console`). The records go over OTLP either way. The root logger's
 level is the standard ``OTEL_PYTHON_LOG_LEVEL`` (:mod:`vigil.instrumentation.logs`). Default: unset,
 and Vigil adds no console output.
+"""
+
+VIGIL_CONTAINER_LABELS = "VIGIL_CONTAINER_LABELS"
+"""
+.. envvar:: VIGIL_CONTAINER_LABELS
+
+Docker labels of the application's own container to put on its resource, as keys separated by
+commas (``com.example.team, com.docker.compose.service``): each label the container has becomes
+``container.label.<key>`` (at most 256 characters). Read by the ``vigil_container`` resource
+detector when it reaches the Docker daemon (:envvar:`VIGIL_DOCKER_HOST`;
+:mod:`vigil.instrumentation.resources.docker_container`). Default: unset, no labels; other labels
+could be anything, of any number.
 """

@@ -19,10 +19,12 @@ systemd service with ``CPUQuota=`` or ``MemoryMax=`` too, not only in containers
 at start-up; the metrics ``container.cpu.limit`` and ``container.memory.limit`` follow changes
 (:mod:`vigil.instrumentation.metrics.container`).
 
-Not set here: ``container.name``, ``container.image.name`` and ``container.image.tags``, which only
-the Docker API knows, and inside a container its socket is rarely mounted. The Docker collector,
-which sees containers from the outside, puts them on the metrics and events of the containers it
-watches (:mod:`vigil.instrumentation.metrics.docker`).
+``container.name``, ``container.image.name``, ``container.image.tags`` and the labels named in
+:envvar:`VIGIL_CONTAINER_LABELS` (``container.label.<key>``) come from the Docker API, and only when
+its socket is mounted into the container (or :envvar:`VIGIL_DOCKER_HOST` names a daemon): see
+:mod:`vigil.instrumentation.resources.docker_container`. Inside a container the socket is rarely
+there; the Docker collector, which sees containers from the outside, puts the same attributes on the
+metrics and events of the containers it watches (:mod:`vigil.instrumentation.metrics.docker`).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from opentelemetry.sdk.resources import Resource
 
 from vigil.instrumentation.cgroup import ProcessCgroup
 from vigil.instrumentation.resources.bounded import BoundedResourceDetector
+from vigil.instrumentation.resources.docker_container import docker_attributes
 
 CPU_LIMIT = "vigil.cgroup.cpu.limit"
 MEMORY_LIMIT = "vigil.cgroup.memory.limit"
@@ -46,6 +49,7 @@ class ContainerResourceDetector(BoundedResourceDetector):
             attributes["container.id"] = container.id
             if container.runtime:
                 attributes["container.runtime.name"] = container.runtime
+            attributes.update(docker_attributes(container.id, self.environ))
         if (cpus := cgroup.cpu_limit()) is not None:
             attributes[CPU_LIMIT] = cpus
         if (memory := cgroup.memory_limit()) is not None:

@@ -1,4 +1,5 @@
-"""Reaching the Docker daemon from the collector's background threads, and waiting to retry.
+"""Reaching the Docker daemon from the collector's background threads (and from the container
+resource detector, :mod:`vigil.instrumentation.resources.docker_container`), and waiting to retry.
 
 The daemon is :envvar:`VIGIL_DOCKER_HOST`, else Docker's own ``DOCKER_HOST`` (with
 ``DOCKER_TLS_VERIFY`` and ``DOCKER_CERT_PATH``), else ``unix:///var/run/docker.sock``: the docker
@@ -16,10 +17,9 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
-from vigil.instrumentation._settings import text
 from vigil.instrumentation.environment_variables import VIGIL_DOCKER_HOST
 
 if TYPE_CHECKING:
@@ -33,17 +33,33 @@ FIRST_RETRY = 1.0
 LAST_RETRY = 60.0
 
 
-def make_client(max_pool_size: int = 10) -> APIClient:
-    """A low-level docker SDK client for the configured daemon (one request: the version)."""
-    import docker  # the optional extra; imported on the collector's thread, never at start-up
+DEFAULT_HOST = "unix:///var/run/docker.sock"
+
+
+def daemon_url(environ: Mapping[str, str]) -> str:
+    """The configured daemon: :envvar:`VIGIL_DOCKER_HOST`, else ``DOCKER_HOST``, else the local socket."""
+    return (
+        environ.get(VIGIL_DOCKER_HOST, "").strip() or environ.get("DOCKER_HOST", "").strip() or DEFAULT_HOST
+    )
+
+
+def make_client(
+    max_pool_size: int = 10,
+    timeout: float = REQUEST_TIMEOUT,
+    environ: Mapping[str, str] | None = None,
+) -> APIClient:
+    """A low-level docker SDK client for the configured daemon (one request: the version), each
+    request bounded by ``timeout`` seconds; ``environ`` is the environment (default ``os.environ``)."""
+    # The optional extra; imported on the collector's threads or by the container resource detector
+    # once it has found a container and a socket, never otherwise at start-up.
+    import docker
     from docker.utils import kwargs_from_env
 
-    environment = dict(os.environ)
-    if host := text(VIGIL_DOCKER_HOST, ""):
-        environment["DOCKER_HOST"] = host
+    environment = dict(os.environ if environ is None else environ)
+    environment["DOCKER_HOST"] = daemon_url(environment)
     return docker.APIClient(
         version="auto",
-        timeout=REQUEST_TIMEOUT,
+        timeout=timeout,
         max_pool_size=max_pool_size,
         **kwargs_from_env(environment=environment),
     )
