@@ -10,6 +10,7 @@ from concurrent import futures
 
 import grpc
 
+from tests.otlp_values import attributes
 from vigil.processors.server import Sidecar
 from vigil.processors.signals import Signal
 
@@ -73,17 +74,10 @@ class RecordingReceiver:
         """The resource attributes of every resource received for ``signal``, as plain dicts."""
         field = f"resource_{'spans' if signal is Signal.TRACES else signal.label}"
         return [
-            {kv.key: _value(kv.value) for kv in data.resource.attributes}
+            attributes(data.resource.attributes)
             for request in self.requests(signal)
             for data in getattr(request, field)
         ]
-
-
-def _value(any_value):
-    kind = any_value.WhichOneof("value")
-    if kind == "array_value":
-        return [_value(item) for item in any_value.array_value.values]
-    return getattr(any_value, kind) if kind else None
 
 
 def export_call(sidecar: Sidecar, signal: Signal):

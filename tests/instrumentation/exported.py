@@ -8,7 +8,8 @@ import sys
 from dataclasses import dataclass, field
 
 from tests.instrumentation.instrumented import INSTRUMENT, clean_env
-from tests.recording_receiver import RecordingReceiver, _value
+from tests.otlp_values import attributes, value
+from tests.recording_receiver import RecordingReceiver
 from vigil.processors.signals import Signal
 
 
@@ -78,7 +79,7 @@ def run_exporting(app: str, *, timeout: float = 60, **env: str) -> Exported:
                                 trace_id=record.trace_id.hex(),
                                 span_id=record.span_id.hex(),
                                 flags=record.flags,
-                                attributes={kv.key: _value(kv.value) for kv in record.attributes},
+                                attributes=attributes(record.attributes),
                                 scope=scope_logs.scope.name,
                             )
                         )
@@ -94,7 +95,7 @@ def run_exporting(app: str, *, timeout: float = 60, **env: str) -> Exported:
                         data = getattr(metric, metric.WhichOneof("data"))
                         points = exported.metrics.setdefault(metric.name, {})
                         for point in data.data_points:
-                            key = tuple(sorted((kv.key, _value(kv.value)) for kv in point.attributes))
+                            key = tuple(sorted((kv.key, value(kv.value)) for kv in point.attributes))
                             kind = point.WhichOneof("value") if hasattr(point, "as_int") else None
                             points[key] = getattr(point, kind) if kind else point.count
     return exported

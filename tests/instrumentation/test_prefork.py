@@ -27,8 +27,9 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader, PeriodicExpor
 from tests.apps.server import log_of, serving
 from tests.apps.store import ORDERS
 from tests.instrumentation.instrumented import INSTRUMENT, clean_env
+from tests.otlp_values import attributes as _attributes
 from tests.ports import free_port
-from tests.recording_receiver import RecordingReceiver, _value
+from tests.recording_receiver import RecordingReceiver
 from vigil.instrumentation.prefork import (
     HostWideGate,
     after_fork_in_child,
@@ -48,10 +49,6 @@ class Exported:
     metric_pids: dict[str, set[int]] = field(default_factory=lambda: defaultdict(set))
     # (exporting pid, point attributes, value) of every point of the sums, per metric name
     sum_points: dict[str, list[tuple[int, dict, int]]] = field(default_factory=lambda: defaultdict(list))
-
-
-def _attributes(key_values) -> dict:
-    return {kv.key: _value(kv.value) for kv in key_values}
 
 
 def decode(receiver: RecordingReceiver) -> Exported:

@@ -14,6 +14,7 @@ from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogR
 from opentelemetry.sdk.trace import TracerProvider
 
 from tests.instrumentation.exported import run_exporting
+from tests.otlp_values import item_attributes
 from vigil.instrumentation.security_events import SecurityEvents
 from vigil.processors.signals import Signal
 from vigil.processors.threat import BehaviourConfig, ThreatConfig, ThreatScorer
@@ -97,16 +98,8 @@ def test_without_an_sdk_the_calls_do_nothing():
 
 
 def _attributes(record) -> dict:
-    values = {}
-    for kv in record.attributes:
-        assert isinstance(kv, KeyValue)
-        kind = kv.value.WhichOneof("value")
-        values[kv.key] = (
-            [v.string_value for v in kv.value.array_value.values]
-            if kind == "array_value"
-            else getattr(kv.value, kind)
-        )
-    return values
+    assert all(isinstance(kv, KeyValue) for kv in record.attributes)
+    return item_attributes(record)
 
 
 def scored(request, scorer: ThreatScorer) -> tuple[list[dict], list]:

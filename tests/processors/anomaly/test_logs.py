@@ -11,6 +11,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue, KeyValu
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs, SeverityNumber
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 
+from tests.otlp_values import item_attributes as attrs
 from vigil.processors.anomaly import output
 from vigil.processors.anomaly.logs import LogAnomalies
 from vigil.processors.anomaly.state import StateStore
@@ -43,17 +44,6 @@ def run(scorer: LogAnomalies, *records: LogRecord, resource: Resource | None = N
     req = request(*records, resource=resource)
     scorer.score(req)
     return list(req.resource_logs[0].scope_logs[0].log_records)
-
-
-def attrs(item: LogRecord) -> dict[str, object]:
-    out: dict[str, object] = {}
-    for kv in item.attributes:
-        kind = kv.value.WhichOneof("value")
-        if kind == "array_value":
-            out[kv.key] = [v.string_value for v in kv.value.array_value.values]
-        else:
-            out[kv.key] = getattr(kv.value, kind)
-    return out
 
 
 def score_one(scorer: LogAnomalies, rec: LogRecord) -> dict[str, object]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bench.anomaly.workload import Fault, Workload
+from tests.otlp_values import item_attributes
 from vigil.processors.anomaly.forest import SpanForest
 from vigil.processors.anomaly.operations import OperationBaselines
 from vigil.processors.anomaly.spans import SpanAnomalies
@@ -12,17 +13,7 @@ from vigil.processors.anomaly.traces import TraceShapes
 
 
 def vigil_attributes(span) -> dict[str, object]:
-    out: dict[str, object] = {}
-    for kv in span.attributes:
-        if kv.key.startswith("vigil.anomaly"):
-            value = kv.value
-            kind = value.WhichOneof("value")
-            out[kv.key] = (
-                [v.string_value for v in value.array_value.values]
-                if kind == "array_value"
-                else getattr(value, kind)
-            )
-    return out
+    return {key: value for key, value in item_attributes(span).items() if key.startswith("vigil.anomaly")}
 
 
 def all_spans(request):

@@ -8,6 +8,7 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, KeyValue, KeyValueList
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
+from tests.otlp_values import item_attributes as values
 from tests.processors.otlp_samples import attr
 from tests.processors.threat.spans import CLIENT, SERVER, db_span, http_span, request
 from tests.recording_receiver import export_call
@@ -20,17 +21,6 @@ from vigil.processors.signals import Signal
 
 def strings(*values: str) -> AnyValue:
     return AnyValue(array_value=ArrayValue(values=[AnyValue(string_value=v) for v in values]))
-
-
-def values(item) -> dict[str, object]:
-    out: dict[str, object] = {}
-    for kv in item.attributes:
-        kind = kv.value.WhichOneof("value")
-        if kind == "array_value":
-            out[kv.key] = [v.string_value for v in kv.value.array_value.values]
-        else:
-            out[kv.key] = getattr(kv.value, kind)
-    return out
 
 
 def span_with(*attributes: KeyValue, kind: int = SERVER) -> Span:

@@ -12,6 +12,7 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
+from tests.otlp_values import item_attributes as attributes
 from tests.processors.otlp_samples import attr
 from tests.processors.threat.spans import SERVER, request
 from vigil.processors.signals import Signal
@@ -145,18 +146,6 @@ def annotation(item: Span | LogRecord, key: str):
                 return [v.string_value for v in kv.value.array_value.values]
             return kv.value.double_value
     return None
-
-
-def attributes(record: LogRecord) -> dict[str, object]:
-    found: dict[str, object] = {}
-    for kv in record.attributes:
-        kind = kv.value.WhichOneof("value")
-        found[kv.key] = (
-            [v.string_value for v in kv.value.array_value.values]
-            if kind == "array_value"
-            else getattr(kv.value, kind)
-        )
-    return found
 
 
 def one_at_a_time(run: Run, items: Sequence[Span | LogRecord]) -> Run:

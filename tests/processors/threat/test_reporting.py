@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import REGISTRY
 
+from tests.otlp_values import item_attributes as attributes
 from tests.processors.threat.spans import http_span, request
 from vigil.processors.signals import Signal
 from vigil.processors.threat import ThreatScorer
@@ -12,18 +13,6 @@ from vigil.processors.threat.reporting import severity
 
 def threats(category: str, level: str) -> float:
     return REGISTRY.get_sample_value("vigil_threats_total", {"category": category, "severity": level}) or 0.0
-
-
-def attributes(record) -> dict:
-    found = {}
-    for kv in record.attributes:
-        kind = kv.value.WhichOneof("value")
-        found[kv.key] = (
-            [v.string_value for v in kv.value.array_value.values]
-            if kind == "array_value"
-            else getattr(kv.value, kind)
-        )
-    return found
 
 
 def test_an_attack_gives_one_event_with_its_context_and_a_count():
