@@ -157,7 +157,8 @@ class Load:
     def spans(self) -> int:
         return self.workers * self.traces * (self.child_spans + 1)
 
-    def argv(self) -> list[str]:
+    def argv(self, endpoint: str | None = None) -> list[str]:
+        """telemetrygen's command line, sending to ``endpoint`` (default: the collector's OTLP port)."""
         return [
             find_binary("telemetrygen"),
             "traces",
@@ -167,7 +168,7 @@ class Load:
             "--rate=0",
             "--service=vigil-bench",
             "--otlp-insecure",
-            f"--otlp-endpoint={addr('collector_otlp_grpc')}",
+            f"--otlp-endpoint={endpoint or addr('collector_otlp_grpc')}",
         ]
 
     def env(self) -> dict[str, str]:

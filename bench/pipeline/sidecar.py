@@ -47,7 +47,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 HOME = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(HOME))
 
-from tests.installed import binary  # noqa: E402
+from bench.pipeline.run import Load  # noqa: E402
 from tests.ports import free_port  # noqa: E402
 from tests.recording_receiver import RecordingReceiver  # noqa: E402
 from vigil.processors.signals import Signal  # noqa: E402
@@ -57,15 +57,15 @@ WARMUP_SHARE = 0.1
 
 def record_spans(spans: int, child_spans: int, batch: int) -> list[bytes]:
     """telemetrygen's spans, re-cut into export requests of ``batch`` spans."""
-    traces = max(1, spans // (child_spans + 1))
+    load = Load.for_spans(spans, workers=1, child_spans=child_spans)
     with RecordingReceiver() as receiver:
         subprocess.run(
-            [str(binary("telemetrygen")), "traces", f"--traces={traces}", "--workers=1",
-             f"--child-spans={child_spans}", "--rate=0", "--service=vigil-bench", "--otlp-insecure",
-             f"--otlp-endpoint={receiver.endpoint}"],
-            env={**os.environ, "OTEL_BSP_MAX_QUEUE_SIZE": str(traces * (child_spans + 1) + 1)},
-            check=True, capture_output=True, timeout=300,
-        )  # fmt: skip
+            load.argv(receiver.endpoint),
+            env={**os.environ, **load.env()},
+            check=True,
+            capture_output=True,
+            timeout=300,
+        )
         requests_ = receiver.requests(Signal.TRACES)
     first = requests_[0].resource_spans[0]
     spans_in = [s for r in requests_ for rs in r.resource_spans for ss in rs.scope_spans for s in ss.spans]
