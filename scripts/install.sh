@@ -38,6 +38,8 @@ install_debian_packages() {
   # image made from the static busybox (tests/instrumentation/metrics/dockerd.py).
   command -v dockerd >/dev/null || missing+=(docker.io)
   dpkg -s busybox-static >/dev/null 2>&1 || missing+=(busybox-static)
+  # The sidecar's C extension (processors/setup.py) is compiled at install.
+  command -v gcc >/dev/null || missing+=(gcc)
   [[ ${#missing[@]} -eq 0 ]] && return
   say "installing Debian packages: ${missing[*]}"
   # Keep packaged services (prometheus, alertmanager, dockerd) from starting on the host: the
@@ -55,9 +57,12 @@ install_python() {
   # The instrumentation's optional extras, for their tests (docker: the Docker collector's).
   local extras=docker
   stamp=$({ cat "$root/pyproject.toml" "$root/instrumentation/pyproject.toml" "$root/processors/pyproject.toml" \
-    "$root/instrumentation/setup.py" "$root/instrumentation/src/vigil-instrumentation.pth"; echo "$extras"; } \
+    "$root/instrumentation/setup.py" "$root/instrumentation/src/vigil-instrumentation.pth" \
+    "$root/processors/setup.py" "$root"/processors/src/vigil/processors/*.c; echo "$extras"; } \
     | sha256sum | cut -c1-16)
-  if [[ -x $venv/bin/python && -f $venv/.vigil-stamp && $(cat "$venv/.vigil-stamp") == "$stamp" ]]; then
+  # The editable install builds the sidecar's C extension in place: gone (git clean -x), build it again.
+  if [[ -x $venv/bin/python && -f $venv/.vigil-stamp && $(cat "$venv/.vigil-stamp") == "$stamp" ]] \
+    && compgen -G "$root/processors/src/vigil/processors/_span_columns*.so" >/dev/null; then
     say "python environment up to date (.venv)"
     return
   fi

@@ -16,6 +16,10 @@ class or a factory taking no arguments) and switched on, in order, by name::
     [project.entry-points."vigil.scorers"]
     threat = "vigil.processors.threat.settings:threat_scorer"
 
+A scorer that reads the request's wire bytes (``reads_payload = True``, and a ``payload``
+keyword argument to ``score``) gets them when it is the first of the chain for the signal, as
+nothing has changed the request yet; otherwise it must encode the request itself.
+
 A scorer that learns may also have a ``close()`` method: the sidecar calls it once it has stopped
 taking requests, e.g. to save its state. A scorer with ``runs_last = True`` (the ``redaction``
 scorer, which masks the values the others judge) runs after all the others, wherever it is named.
@@ -72,12 +76,17 @@ class ScorerChain:
         """Whether any scorer reads ``signal`` (if not, requests pass through untouched)."""
         return bool(self._by_signal[signal])
 
-    def apply(self, signal: Signal, request: Message) -> list[SideOutput]:
+    def apply(self, signal: Signal, request: Message, payload: bytes | None = None) -> list[SideOutput]:
         """Run every scorer of ``signal`` on ``request``; return their side output. A failing
-        scorer is logged and skipped."""
+        scorer is logged and skipped. ``payload``: the bytes ``request`` was decoded from, given
+        to the first scorer if it reads them (``reads_payload``); later ones see a request the
+        first may have changed."""
         side: list[SideOutput] = []
-        for scorer in self._by_signal[signal]:
+        for position, scorer in enumerate(self._by_signal[signal]):
             try:
+                if position == 0 and payload is not None and getattr(scorer, "reads_payload", False):
+                    side.extend(scorer.score(signal, request, payload=payload) or ())  # type: ignore[call-arg]
+                    continue
                 side.extend(scorer.score(signal, request) or ())
             except Exception:
                 self_metrics.SCORER_ERRORS.labels(scorer=scorer.name).inc()

@@ -75,7 +75,7 @@ class ExportHandler:
             items = signal.count_items(request)
             side: list[SideOutput] = []
             if self._chain.handles(signal):
-                side = self._chain.apply(signal, request)
+                side = self._chain.apply(signal, request, payload)
                 payload = request.SerializeToString()
             try:
                 response = self._forwarder.forward(signal, payload)
