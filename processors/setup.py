@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from setuptools import Extension, setup
 
+WARNINGS = ["-Wall", "-Wextra", "-Wno-unused-parameter", "-Wno-missing-field-initializers"]
+
 setup(
     ext_modules=[
         Extension(
             "vigil.processors._span_columns",
             sources=["src/vigil/processors/_span_columns.c"],
-            extra_compile_args=["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Wno-missing-field-initializers"],
+            extra_compile_args=[*WARNINGS, "-O2"],
         )
     ]
 )

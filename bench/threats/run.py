@@ -23,11 +23,12 @@ same values (alternating, median of ``--rounds``).
 paths, query strings and user agents, database spans with ORM-generated SQL, HTTP client and
 internal spans, and about ``--attack-share`` (2%) of spans carrying a payload drawn from the
 attack corpora (or a scanner user agent). Each variant scores freshly parsed copies of the same
-batches; the clock covers ``score()`` only (decoding the request and encoding it again is the
-sidecar's cost with any scorer, shown apart as ``parse+encode``). Each round starts a fresh
-scorer, so its caches (user agents, statements, query strings: values real traffic repeats) warm
-up within the round but never on batches already seen. The variants alternate
-(vigil, baseline, vigil, ...) for ``--rounds`` rounds and the medians are compared. The baseline
+batches (Vigil's scorer also gets the bytes they were parsed from, as in the sidecar, where it is
+the first scorer of the chain); the clock covers ``score()`` only (decoding the request and
+encoding it again is the sidecar's cost with any scorer, shown apart as ``parse+encode``). Each
+round starts a fresh scorer, so its caches (user agents, statements, query strings: values real
+traffic repeats) warm up within the round but never on batches already seen. The variants
+alternate (vigil, baseline, vigil, ...) for ``--rounds`` rounds and the medians are compared. The baseline
 scorer walks the same attributes and calls libinjection on each decoded query parameter and on
 the decoded path.
 
@@ -286,8 +287,12 @@ def cost(args: argparse.Namespace, baseline: Baseline) -> dict[str, object]:
             started = time.perf_counter()
             parsed = [Signal.TRACES.parse(p) for p in payloads]
             parsed_at = time.perf_counter()
-            for req in parsed:
-                scorer.score(Signal.TRACES, req)
+            if getattr(scorer, "reads_payload", False):  # as the sidecar runs it: with the bytes
+                for req, payload in zip(parsed, payloads, strict=True):
+                    scorer.score(Signal.TRACES, req, payload=payload)
+            else:
+                for req in parsed:
+                    scorer.score(Signal.TRACES, req)
             scored_at = time.perf_counter()
             for req in parsed:
                 req.SerializeToString()

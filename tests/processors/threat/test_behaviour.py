@@ -4,11 +4,14 @@ its benign look-alike; levels, windows, event time, events and memory."""
 from __future__ import annotations
 
 import gc
+import random
+from collections import Counter
 from collections.abc import Callable, Sequence
 
 import psutil
 import pytest
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
@@ -19,6 +22,7 @@ from vigil.processors.signals import Signal
 from vigil.processors.threat import ThreatConfig, ThreatScorer
 from vigil.processors.threat.behaviour import (
     BEHAVIOURAL_RULES,
+    EVENT_NAMES,
     LEVEL_SCORES,
     SLOT_COUNT,
     SPAN_SLOTS,
@@ -571,3 +575,170 @@ def test_state_stays_bounded_under_a_flood_of_distinct_clients():
     for store in (detector.failures, detector.distinct, detector.rejections, detector.rates):
         assert len(store) <= config.max_keys
     assert grown < 300
+
+
+# --- a batch judged at once (spans) as one span at a time (span) -----------------------------
+
+# The traffic of each random stream: (clients in the pool, hour it starts at, minutes it lasts,
+# share of requests late, share of failed logins, share of 404s, max_keys).
+STREAMS = {
+    "many clients": (100_000, 12, 2, 0.0, 0.02, 0.02, 100_000),
+    "few clients, a flood": (4, 12, 6, 0.0, 0.0, 0.01, 100_000),
+    "brute force and stuffing": (6, 9, 12, 0.05, 0.3, 0.0, 100_000),
+    "404 bursts": (5, 12, 4, 0.05, 0.0, 0.4, 100_000),
+    "privileged routes across 22:00": (50, 21, 120, 0.02, 0.05, 0.05, 100_000),
+    "out of order, several windows, small stores": (300, 5, 30, 0.3, 0.1, 0.1, 64),
+}
+ROUTES = ("/api/v1/items", "/api/v1/auth/login", "/admin/users", "/static/{path}", None)
+CLIENT_SLOTS = tuple(SPAN_SLOTS[key] for key in ("client.address", "http.client_ip", "net.peer.ip"))
+METHOD_SLOTS = (SPAN_SLOTS["http.request.method"], SPAN_SLOTS["http.method"])
+STATUS_SLOTS = (SPAN_SLOTS["http.response.status_code"], SPAN_SLOTS["http.status_code"])
+
+
+def random_request(rng, stream: tuple, when: int, flood: bool) -> tuple[list, str, int, Span]:
+    """(values by slot as the scorer's columns hold them, path, time, span) of one server span:
+    current or old conventions, statuses as ints or strings, now and then a value missing, of
+    another type, or no time at all; in a ``flood``, mostly one client to one route."""
+    clients, _, _, late, failures, rejections, _ = stream
+    values: list = [None] * SLOT_COUNT
+    roll = rng.random()
+    if roll < 0.95:
+        values[rng.choice(CLIENT_SLOTS)] = (
+            f"10.{rng.randrange(clients) % 256}.{rng.randrange(clients) // 256}.1"
+        )
+    elif roll < 0.97:
+        values[CLIENT_SLOTS[0]] = 7  # an int: no client
+    route = rng.choice(ROUTES)
+    if flood and rng.random() < 0.9:
+        values[CLIENT_SLOTS[0]], route = "10.9.9.9", ROUTES[0]
+    values[SPAN_SLOTS["http.route"]] = route
+    path = (route or "/api/v1/orders").replace("{path}", "app.js")
+    roll = rng.random()
+    if roll < failures:
+        method, status = "POST", rng.choice((401, 403))
+        values[SPAN_SLOTS["http.route"]] = "/api/v1/auth/login"
+    elif roll < failures + rejections:
+        method, status = "GET", rng.choice((404, 403))
+    else:
+        method, status = rng.choice(("GET", "GET", "GET", "POST", "DELETE")), rng.choice((200, 200, 201, 302))
+    values[rng.choice(METHOD_SLOTS)] = method
+    roll = rng.random()
+    if roll < 0.7:
+        values[rng.choice(STATUS_SLOTS)] = status
+    elif roll < 0.95:
+        values[rng.choice(STATUS_SLOTS)] = str(status)
+    elif roll < 0.97:
+        values[STATUS_SLOTS[0]] = rng.choice(("²", "4o4", "", "0" * 30 + "404"))
+    if rng.random() < late:
+        when -= rng.randrange(200 * S)
+    if rng.random() < 0.01:
+        when = 0
+    span = Span(kind=SERVER, end_time_unix_nano=when)
+    if rng.random() < 0.8:
+        span.attributes.append(attr(rng.choice(("user.name", "enduser.id")), f"user{rng.randrange(12)}"))
+    return values, path, when, span
+
+
+def key_values(values: list, rng) -> list:
+    """The attributes by slot as the per-span scorer collects them: None, or now and then a value
+    of another type (which a column holds as None)."""
+    names = {slot: key for key, slot in SPAN_SLOTS.items()}
+    found: list = []
+    for slot, value in enumerate(values):
+        if value is None:
+            other = KeyValue(key=names[slot], value=AnyValue(double_value=1.5))
+            found.append(other if rng.random() < 0.02 else None)
+        else:
+            found.append(attr(names[slot], value))
+    return found
+
+
+def detector_state(detector: BehaviourDetector) -> tuple:
+    stores = (detector.failures, detector.distinct, detector.rejections, detector.rates)
+    return (
+        *((store._young, store._old) for store in stores),
+        detector.rates._routes,
+        [detector._sources[store] for store in (detector.failures, detector.rejections)],
+        (detector._hour_start, detector._hour_end, detector._night),
+    )
+
+
+@pytest.mark.parametrize("name", STREAMS)
+@pytest.mark.parametrize("seed", range(3))
+def test_a_batch_is_judged_as_its_spans_one_at_a_time(name, seed):
+    stream = STREAMS[name]
+    clients, hour, minutes, *_, max_keys = stream
+    config = BehaviourConfig(
+        max_keys=max_keys,
+        rate_window_s=10.0,
+        rate_min_requests=6,
+        rate_warmup_windows=2,
+        enumeration_levels=(3, 6, 12),
+    )
+    one, many = BehaviourDetector(config), BehaviourDetector(config)
+    rng = random.Random(seed)
+    count = 6000
+    requests = [
+        random_request(
+            rng, stream, at(hour) + i * minutes * 60 * S // count, "flood" in name and i > count * 2 / 3
+        )
+        for i in range(count)
+    ]
+    found = [key_values(values, rng) for values, *_ in requests]
+    position, judged = 0, Counter()
+    while position < count:
+        size = rng.choice((1, 3, 50, 256, 512))
+        batch = range(position, min(position + size, count))
+        expected = {}
+        for k, i in enumerate(batch):
+            _, path, when, span = requests[i]
+            observed = one.span(found[i], path, when, span)
+            if observed is not None:
+                expected[k] = observed
+        columns = [[requests[i][0][slot] for i in batch] for slot in range(SLOT_COUNT)]
+        paths, times = [requests[i][1] for i in batch], [requests[i][2] for i in batch]
+        assert many.spans(columns, paths, times, lambda k, batch=batch: requests[batch[k]][3]) == expected
+        assert detector_state(many) == detector_state(one)
+        judged.update(
+            rule
+            for observed in expected.values()
+            for e in observed.evidence
+            for rule in (d.rule for d in e.detections)
+        )
+        # Security events between batches count in the same stores.
+        if rng.random() < 0.2:
+            event = (
+                rng.choice(sorted(EVENT_NAMES)),
+                f"10.{rng.randrange(clients) % 256}.0.1",
+                "user3",
+                times[-1],
+            )
+            assert many.event(*event) == one.event(*event)
+        position += size
+    assert judged  # each stream fires rules (which ones: below)
+    if name == "few clients, a flood":
+        assert judged["rate-abuse.client-endpoint"]
+    if name == "brute force and stuffing":
+        assert judged["bruteforce.client"] and judged["stuffing.account-many-clients"]
+    if name == "404 bursts":
+        assert judged["enumeration.client-4xx-burst"]
+    if name == "privileged routes across 22:00":
+        assert judged["privileged.off-hours"]
+
+
+def test_an_empty_batch_or_one_without_times_changes_nothing():
+    detector = BehaviourDetector()
+    before = detector_state(detector)
+    columns = [[None] * 2 for _ in range(SLOT_COUNT)]
+    columns[SPAN_SLOTS["client.address"]] = ["10.0.0.1", "10.0.0.2"]
+    assert detector.spans([[] for _ in range(SLOT_COUNT)], [], [], lambda k: None) == {}
+    assert detector.spans(columns, ["/", "/"], [0, 0], lambda k: None) == {}
+    assert detector_state(detector) == before
+
+
+def test_a_status_no_number_can_be_read_from_is_no_status():
+    # "²" is a digit to str.isdigit, not to int(): it used to stop the scoring of the batch.
+    detector = BehaviourDetector()
+    values, path, when = slots("/api/v1/items", NOON)
+    values[SPAN_SLOTS["http.response.status_code"]] = attr("http.response.status_code", "²")
+    assert detector.span(values, path, when) is None

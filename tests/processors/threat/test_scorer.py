@@ -191,3 +191,31 @@ def test_through_the_sidecar(receiver, sidecar_factory):
     (record,) = event_signal.parse(events).resource_logs[0].scope_logs[0].log_records
     assert (record.trace_id, record.span_id) == (spans[-1].trace_id, spans[-1].span_id)
     assert {kv.key: kv.value.string_value for kv in record.attributes}["event.name"] == "vigil.threat"
+
+
+def test_reading_the_wire_bytes_annotates_as_reading_the_request():
+    # The sidecar hands the scorer the bytes a request was decoded from; without them (a scorer
+    # later in the chain, vigil score) it encodes the request itself: same results either way,
+    # on resources and scopes of several spans, attacks among them.
+    spans = [
+        http_span("/search", "page=1&q=1%27%20OR%20%271%27%3D%271--"),
+        *BENIGN,
+        http_span("/", agent="sqlmap/1.8.3#stable (https://sqlmap.org)"),
+        db_span("SELECT * FROM users WHERE name = 'admin'-- ' AND password = 'x'"),
+    ]
+    original = request(*spans)
+    second = original.resource_spans.add()
+    second.CopyFrom(original.resource_spans[0])
+    second.scope_spans.add().spans.extend(spans[:3])
+    payload = original.SerializeToString()
+    with_bytes, without = Signal.TRACES.parse(payload), Signal.TRACES.parse(payload)
+    events_with = ThreatScorer().score(Signal.TRACES, with_bytes, payload=payload)
+    events_without = ThreatScorer().score(Signal.TRACES, without)
+    assert with_bytes == without
+    for _, events in (*events_with, *events_without):
+        for record in (r for rl in events.resource_logs for sl in rl.scope_logs for r in sl.log_records):
+            record.observed_time_unix_nano = 0  # when the event was made
+            record.time_unix_nano = 0  # the same, for the spans here without a time
+    assert [r for _, r in events_with] == [r for _, r in events_without]
+    flagged = [annotations(s) for rs in with_bytes.resource_spans for ss in rs.scope_spans for s in ss.spans]
+    assert sum(1 for a in flagged if a.get("score", 0) >= 0.5) == 2 * 3 + 1  # the attacks, copied ones too

@@ -96,12 +96,12 @@ Items before the one that reaches a level are not annotated after the fact.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
 from google.protobuf.message import Message
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 
 from vigil.processors.threat.rates import RateBaselines
 from vigil.processors.threat.rules import RULES, Detection, Evidence
@@ -276,31 +276,147 @@ class BehaviourDetector:
         """Judge one HTTP server span from its attributes in :data:`SPAN_SLOTS` (None where
         absent), its path (``url.path``, or the path of ``http.target``), its end and the span
         itself (where the account of a failed login is looked up)."""
-        # Called for every server span: the common case (a request counted, nothing found) is
-        # kept to a few lookups; everything else is decoded only when needed.
         if not time_ns:
             return None
+        # The values the scorer's columns would hold (see spans()): a non-empty string is one
+        # (the common case, read directly); anything else is looked at closer (a value of another
+        # type counts as absent).
         kv = found[0] or found[1] or found[2] or found[3] or found[4]
         client = kv.value.string_value if kv is not None else ""
+        if not client and kv is not None:
+            client = _text(_first(found, 0, _ROUTE))
         kv = found[_ROUTE]
         route = kv.value.string_value if kv is not None else ""
+        over = self._count_request(client, route or "*", time_ns) if client and self._rate else None
+        kv = found[_METHOD] or found[_OLD_METHOD]
+        method = kv.value.string_value if kv is not None else ""
+        if not method and kv is not None:
+            method = _text(_first(found, _METHOD, _OLD_METHOD + 1))
+        kv = found[_STATUS] or found[_OLD_STATUS]
+        status = None if kv is None else kv.value.int_value or kv.value.string_value
+        if not status and kv is not None:
+            status = _first(found, _STATUS, _OLD_STATUS + 1)
+        return self._judge(client, route, path, method, status, time_ns, over, item)
+
+    def spans(
+        self,
+        columns: Sequence[Sequence[str | int | None]],
+        paths: Sequence[str],
+        times: Sequence[int],
+        item: Callable[[int], Message],
+    ) -> dict[int, Observed]:
+        """Judge a batch of HTTP server spans in order, as :meth:`span` does one by one (the same
+        results, the same state afterwards), from columns of their attributes' raw values:
+        ``columns[slot][k]`` is the value of the :data:`SPAN_SLOTS` attribute ``slot`` on the
+        ``k``-th span (the ``string_value`` or ``int_value``; None if absent or of another type),
+        ``paths[k]`` its path, ``times[k]`` its end and ``item(k)`` the span itself (only called
+        for the account of a failed login). Returns the spans with evidence, by position."""
+        # The common case, a request counted and nothing found, is done for the whole batch at
+        # once; only the spans that may have evidence go through _judge, in order.
+        count = len(times)
+        if not count:
+            return {}
+        timed = range(count) if 0 not in times else [k for k in range(count) if times[k]]
+        if not timed:
+            return {}
+        clients = _texts(columns[:_ROUTE], count)
+        routes = _texts(columns[_ROUTE : _ROUTE + 1], count)
+        methods = _texts(columns[_METHOD : _OLD_METHOD + 1], count)
+        statuses = _merged(columns[_STATUS : _OLD_STATUS + 1], count)
+        overs: dict[int, tuple[int, float]] = {}
+        if self._rate:
+            rate_routes = routes if "" not in routes else [route or "*" for route in routes]
+            if timed.__class__ is range and "" not in clients:
+                overs = self.rates.add_many(clients, rate_routes, times)
+            else:
+                counted = [k for k in timed if clients[k]]
+                found = self.rates.add_many(
+                    [clients[k] for k in counted],
+                    [rate_routes[k] for k in counted],
+                    [times[k] for k in counted],
+                )
+                overs = {counted[i]: over for i, over in found.items()}
+        suspects = set(overs)
+        if self._statuses:
+            codes = {
+                value for value in set(statuses) if value is not None and _status(value) in self._statuses
+            }
+            if codes:
+                suspects.update(k for k in timed if statuses[k] in codes)
+        if self._privileged:
+            suspects.update(self._privileged_suspects(timed, routes, paths, methods, times))
+        results: dict[int, Observed] = {}
+        judge = self._judge
+        for k in sorted(suspects):
+            observed = judge(
+                clients[k], routes[k], paths[k], methods[k], statuses[k], times[k], overs.get(k), item, k
+            )
+            if observed is not None:
+                results[k] = observed
+        last = times[timed[-1]]
+        if not self._hour_start <= last < self._hour_end:
+            self._set_hour(last)
+        return results
+
+    def _privileged_suspects(
+        self,
+        timed: Sequence[int],
+        routes: Sequence[str],
+        paths: Sequence[str],
+        methods: Sequence[str],
+        times: Sequence[int],
+    ) -> list[int]:
+        """The spans of a batch that may be privileged operations at night."""
+        earliest = min(times[k] for k in timed)
+        latest = max(times[k] for k in timed)
+        if not self._hour_start <= earliest < self._hour_end:
+            self._set_hour(earliest)
+        if latest < self._hour_end:  # most batches lie within one hour
+            if not self._night:
+                return []
+            night = timed
+        else:
+            night = [k for k in timed if self._is_off_hours(times[k])]
+        privileged, admin = self.config.privileged_methods, self._is_admin
+        return [k for k in night if methods[k] in privileged or admin(routes[k] or paths[k])]
+
+    def _judge(
+        self,
+        client: str,
+        route: str,
+        path: str,
+        method: str,
+        status: str | int | None,
+        time_ns: int,
+        over: tuple[int, float] | None,
+        item: Callable[[int], Message] | Message | None,
+        k: int | None = None,
+    ) -> Observed | None:
+        """The evidence on one server span, its request already counted (``over``: what
+        :meth:`RateBaselines.add` said); ``item`` is the span, or gives it for ``k``."""
         evidence: list[Evidence] | None = None
         repeated: list[str] = []
-        if client and self._rate:
-            over = self._count_request(client, route or "*", time_ns)
-            if over is not None:
-                evidence = []
-                self._rate_abuse(client, route or "*", over, evidence, repeated)
-        kv = found[_STATUS] or found[_OLD_STATUS]
-        if kv is not None and (status := _status(kv.value)) in self._statuses:
+        if over is not None:
+            evidence = []
+            self._rate_abuse(client, route or "*", over, evidence, repeated)
+        if status is not None and (code := _status(status)) in self._statuses:
             if evidence is None:
                 evidence = []
-            self._response(found, item, client, route or path, status, time_ns, evidence, repeated)
+            config = self.config
+            where = route or path
+            if (
+                code in config.login_failure_statuses
+                and method in config.login_methods
+                and self._is_login(where)
+            ):
+                message = item(k) if k is not None else item  # type: ignore[operator]
+                user = _find(message.attributes, USER_KEYS) if message is not None else ""
+                self._failed_login(_SPANS, client, user, time_ns, evidence, repeated)
+            elif client and code in config.enumeration_statuses and self._enumeration:
+                self._rejected(_SPANS, client, time_ns, evidence, repeated)
         if not self._hour_start <= time_ns < self._hour_end:
             self._set_hour(time_ns)
         if self._night:
-            kv = found[_METHOD] or found[_OLD_METHOD]
-            method = kv.value.string_value if kv is not None else ""
             where = route or path
             if method in self.config.privileged_methods or self._is_admin(where):
                 if evidence is None:
@@ -310,31 +426,6 @@ class BehaviourDetector:
         if not evidence:
             return None
         return Observed(tuple(evidence), frozenset(repeated))
-
-    def _response(
-        self,
-        found: Sequence[KeyValue | None],
-        item: Message | None,
-        client: str,
-        where: str,
-        status: int,
-        time_ns: int,
-        evidence: list[Evidence],
-        repeated: list[str],
-    ) -> None:
-        """A response whose status matters: a failed login, or a rejection (403, 404)."""
-        config = self.config
-        kv = found[_METHOD] or found[_OLD_METHOD]
-        method = kv.value.string_value if kv is not None else ""
-        if (
-            status in config.login_failure_statuses
-            and method in config.login_methods
-            and self._is_login(where)
-        ):
-            user = _find(item.attributes, USER_KEYS) if item is not None else ""
-            self._failed_login(_SPANS, client, user, time_ns, evidence, repeated)
-        elif client and status in config.enumeration_statuses and self._enumeration:
-            self._rejected(_SPANS, client, time_ns, evidence, repeated)
 
     def event(self, name: str, client: str, user: str, time_ns: int) -> Observed | None:
         """Judge one security event (a log record whose ``event.name`` is in :data:`EVENT_NAMES`)."""
@@ -524,12 +615,49 @@ def _find(attributes: Iterable[KeyValue], keys: tuple[str, ...]) -> str:
     return next((values[key] for key in keys if values.get(key)), "")
 
 
-def _status(value: AnyValue) -> int:
+def _first(found: Sequence[KeyValue | None], start: int, stop: int) -> str | int | None:
+    """The first string or int value among ``found[start:stop]``, as the scorer's columns hold it."""
+    for kv in found[start:stop]:
+        if kv is not None:
+            value = kv.value
+            which = value.WhichOneof("value")
+            if which == "string_value":
+                return value.string_value
+            if which == "int_value":
+                return value.int_value
+    return None
+
+
+def _text(value: str | int | None) -> str:
+    return value if value.__class__ is str else ""  # type: ignore[return-value]
+
+
+def _merged(columns: Sequence[Sequence[str | int | None]], count: int) -> Sequence[str | int | None]:
+    """Per span, the first value present in ``columns`` (the newest convention first)."""
+    merged = columns[0]
+    for column in columns[1:]:
+        if column.count(None) != count:
+            merged = [
+                value if value is not None else other for value, other in zip(merged, column, strict=True)
+            ]
+    return merged
+
+
+def _texts(columns: Sequence[Sequence[str | int | None]], count: int) -> Sequence[str]:
+    """Per span, the first value present in ``columns`` if a string, else ""."""
+    merged = _merged(columns, count)
+    if set(map(type, merged)) == {str}:
+        return merged  # type: ignore[return-value]
+    return [value if value.__class__ is str else "" for value in merged]  # type: ignore[misc]
+
+
+def _status(value: str | int) -> int:
     """A status code, recorded as an int or (by some instrumentations) a string; else 0."""
-    if value.int_value:
-        return value.int_value
-    text = value.string_value
-    return int(text) if text.isdigit() else 0
+    if value.__class__ is int:
+        return value  # type: ignore[return-value]
+    # isdecimal, not isdigit: int() refuses "²"; and no status has 20 digits (nor should a
+    # hostile one make int() parse thousands).
+    return int(value) if value.isdecimal() and len(value) < 20 else 0  # type: ignore[union-attr]
 
 
 def _level(count: int, levels: tuple[int, int, int]) -> int:

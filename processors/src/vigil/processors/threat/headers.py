@@ -35,12 +35,9 @@ scorer masks them).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
-
-from google.protobuf.message import Message
 
 from vigil.processors.threat.analysis import BoundedCache, Kind, analyse, analyse_target
-from vigil.processors.threat.rules import Detection, Evidence
+from vigil.processors.threat.rules import Detection
 
 _AGENT, _URL, _ADDRESSES, _HOST, _COOKIE, _TARGET, _TEXT = (
     "agent",
@@ -124,31 +121,17 @@ def analyse_header(name: str, value: str) -> tuple[Detection, ...]:
 
 
 class HeaderJudge:
-    """Judges the header attributes of spans, remembering verdicts per header value (bounded:
-    user agents, referers and cookies of a session repeat)."""
+    """Judges header values, remembering verdicts per header value (bounded: user agents,
+    referers and cookies of a session repeat)."""
 
     def __init__(self, size: int = 4096) -> None:
         self._caches = {name: BoundedCache(size) for name in _HOW}
 
-    def evidence(self, kv: Message) -> list[Evidence]:
-        """The evidence in one ``http.request.header.*`` attribute (a string or a string array)."""
-        name = HEADER_KEYS[kv.key]
+    def detections(self, key: str, text: str) -> tuple[Detection, ...]:
+        """Every detection in one value of the header attribute ``key`` (one of :data:`HEADER_KEYS`)."""
+        name = HEADER_KEYS[key]
         cache = self._caches[name]
-        value = kv.value
-        text = value.string_value
-        if text:
-            values: Iterable[str] = (text,)
-        else:
-            items = value.array_value.values
-            # Nearly always one value: a header sent once.
-            values = (items[0].string_value,) if len(items) == 1 else [item.string_value for item in items]
-        found: list[Evidence] = []
-        for text in values:
-            if not text:
-                continue
-            detections = cache.get(text)
-            if detections is None:
-                detections = cache.put(text, analyse_header(name, text))
-            if detections:
-                found.append(Evidence(kv.key, text, detections))
+        found = cache.get(text)
+        if found is None:
+            found = cache.put(text, analyse_header(name, text))
         return found

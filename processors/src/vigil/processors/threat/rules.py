@@ -36,6 +36,7 @@ as their counts pass the configured levels; their ``score`` below is the critica
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -236,6 +237,7 @@ RULES: dict[str, Rule] = {rule.id: rule for rule in _RULES}
 """Every rule by id."""
 
 
+@functools.lru_cache(maxsize=4096)  # detectors grade with a few strengths; a Detection is immutable
 def detection(rule_id: str, strength: float = 1.0) -> Detection:
     """A :class:`Detection` of ``rule_id`` at ``strength`` (0..1) times the rule's full score."""
     rule = RULES[rule_id]

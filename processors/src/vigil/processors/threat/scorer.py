@@ -29,9 +29,13 @@ account) and security-event log records (``event.name`` ``auth.failure``, ``auth
 ``access.denied``, ``privileged.operation``): see :mod:`vigil.processors.threat.behaviour`. Its
 detections join those of the same item.
 
-Each span's attributes are walked once and looked up by key; nothing else is read. Results for
-user agents, statements and query strings are cached per scorer (bounded), since real traffic
-repeats them; a cache miss costs what a first sight costs, never more.
+Spans are judged per batch: the attributes above come as columns read from the request's wire
+bytes (:mod:`vigil.processors.span_columns`, in C; the sidecar hands the first scorer of its
+chain the bytes it received), each distinct value of a batch is judged once, plain paths and
+query strings are found by one scan of the batch (:mod:`.prefilter`), and only spans with
+something found are looked up in the decoded request. Results for user agents, statements,
+query strings and headers are cached per scorer (bounded), since real traffic repeats them; a
+cache miss costs what a first sight costs, never more.
 
 What it writes (stable names)
 -----------------------------
@@ -82,6 +86,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from vigil.processors.otlp_attributes import drop_attributes, string_array
 from vigil.processors.scoring import SideOutput
 from vigil.processors.signals import Signal
+from vigil.processors.span_columns import ALL_KINDS, ColumnReader, Slot, SpanColumns, SpanLocator
 from vigil.processors.threat.allowlist import Allowance, AllowList, Exemption, judge_query
 from vigil.processors.threat.analysis import (
     PATH_IS_PLAIN,
@@ -104,8 +109,9 @@ from vigil.processors.threat.behaviour import (
     Observed,
 )
 from vigil.processors.threat.headers import HEADER_KEYS, HeaderJudge
+from vigil.processors.threat.prefilter import PATHS, QUERIES
 from vigil.processors.threat.reporting import report
-from vigil.processors.threat.rules import Evidence
+from vigil.processors.threat.rules import Detection, Evidence
 from vigil.processors.threat.verdict import Verdict, verdict
 
 SCORE = "vigil.threat.score"
@@ -113,32 +119,46 @@ CATEGORIES = "vigil.threat.categories"
 RULES = "vigil.threat.rules"
 OUTPUT_KEYS = frozenset({SCORE, CATEGORIES, RULES})
 
-_CLIENT_KINDS = frozenset({3, 4})  # CLIENT, PRODUCER: outgoing calls, where only DB statements count
 _SERVER_KIND = 2  # SERVER: the spans behaviour is judged on
+# Every kind but CLIENT and PRODUCER (outgoing calls, where only DB statements count).
+_INCOMING_KINDS = ALL_KINDS - {3, 4}
 
-# attribute key -> how its value is judged; _OUTPUT marks our own output keys
-_QUERY, _PATH, _TARGET, _AGENT, _STATEMENT, _HEADER, _OUTPUT = (
+# How a value is judged
+_QUERY, _PATH, _TARGET, _AGENT, _STATEMENT, _HEADER = (
     "query",
     "path",
     "target",
     "agent",
     "statement",
     "header",
-    "output",
 )
-_HTTP_KEYS = {
-    "url.query": _QUERY,
-    "url.path": _PATH,
-    "http.target": _TARGET,
-    "user_agent.original": _AGENT,
-    "http.user_agent": _AGENT,
-    **dict.fromkeys(HEADER_KEYS, _HEADER),
-}
-_DB_KEYS = {"db.query.text": _STATEMENT, "db.statement": _STATEMENT}
-_SERVER_KEYS: dict[str, str] = {**_HTTP_KEYS, **_DB_KEYS, **dict.fromkeys(OUTPUT_KEYS, _OUTPUT)}
-_CLIENT_KEYS: dict[str, str] = {**_DB_KEYS, **dict.fromkeys(OUTPUT_KEYS, _OUTPUT)}
-# SERVER spans when behaviour is judged: an int is the slot of an attribute the detector reads.
-_WATCHED_KEYS: dict[str, str | int] = {**_SERVER_KEYS, **SPAN_SLOTS}
+# The columns read from each request: (key, how, kinds), one column per key so that evidence
+# names the key the value came under.
+_JUDGED: tuple[tuple[str, str, frozenset[int]], ...] = (
+    ("url.query", _QUERY, _INCOMING_KINDS),
+    ("url.path", _PATH, _INCOMING_KINDS),
+    ("http.target", _TARGET, _INCOMING_KINDS),
+    ("user_agent.original", _AGENT, _INCOMING_KINDS),
+    ("http.user_agent", _AGENT, _INCOMING_KINDS),
+    *((key, _HEADER, _INCOMING_KINDS) for key in HEADER_KEYS),
+    ("db.query.text", _STATEMENT, ALL_KINDS),
+    ("db.statement", _STATEMENT, ALL_KINDS),
+)
+_OUTPUT_COLUMN = len(_JUDGED)  # our own output keys: earlier annotations to replace
+# Then the behavioural detector's attributes of SERVER spans, one dense column per SPAN_SLOTS
+# slot, and the two that give a server span's path.
+_BEHAVIOUR_COLUMN = _OUTPUT_COLUMN + 1
+_SLOT_KEYS = sorted(SPAN_SLOTS, key=SPAN_SLOTS.__getitem__)
+_URL_PATH_COLUMN = _BEHAVIOUR_COLUMN + SLOT_COUNT
+_TARGET_COLUMN = _URL_PATH_COLUMN + 1
+_COLUMNS = (
+    *(Slot((key,), kinds) for key, _, kinds in _JUDGED),
+    Slot(tuple(OUTPUT_KEYS)),
+    *(Slot((key,), {_SERVER_KIND}, dense=True) for key in _SLOT_KEYS),
+    Slot(("url.path",), {_SERVER_KIND}, dense=True),
+    Slot(("http.target",), {_SERVER_KIND}, dense=True),
+)
+_READER = ColumnReader(_COLUMNS)
 # Where the allow-lists find a server span's client and route among the behavioural slots.
 _CLIENT_SLOTS = tuple(SPAN_SLOTS[key] for key in RECORD_CLIENT_KEYS)
 _ROUTE_SLOT = SPAN_SLOTS["http.route"]
@@ -200,6 +220,7 @@ class ThreatScorer:
 
     name = "threat"
     signals = frozenset({Signal.TRACES, Signal.LOGS})
+    reads_payload = True
 
     def __init__(
         self,
@@ -248,9 +269,11 @@ class ThreatScorer:
         allow = old.allow if config.allow == old.config.allow else AllowList(config.allow)
         self._state = _State(config, behaviour, allow)
 
-    def score(self, signal: Signal, request: Message) -> list[SideOutput]:
+    def score(self, signal: Signal, request: Message, payload: bytes | None = None) -> list[SideOutput]:
         """Annotate the spans or log records of ``request`` that carry threats, in place; return
-        the ``vigil.threat`` events about the attacks among them (see :mod:`.reporting`)."""
+        the ``vigil.threat`` events about the attacks among them (see :mod:`.reporting`).
+        ``payload``: the bytes ``request`` was decoded from, if nothing changed it since (spans
+        are read from them; without, the request is encoded again)."""
         if self._reload is not None and self._reload_lock.acquire(blocking=False):
             # One thread looks; the others score on with the rules in force meanwhile.
             try:
@@ -262,9 +285,7 @@ class ThreatScorer:
         state = self._state
         findings: list[Finding] = []
         if signal is Signal.TRACES:
-            for resource_spans in request.resource_spans:
-                for scope_spans in resource_spans.scope_spans:
-                    self._score_spans(scope_spans.spans, resource_spans.resource, findings, state)
+            self._score_spans(request, payload, findings, state)
         elif signal is Signal.LOGS:
             for resource_logs in request.resource_logs:
                 for scope_logs in resource_logs.scope_logs:
@@ -273,86 +294,115 @@ class ThreatScorer:
         return report(findings)
 
     def _score_spans(
-        self, spans: Iterable[Message], resource: Message, findings: list[Finding], state: _State
+        self, request: Message, payload: bytes | None, findings: list[Finding], state: _State
     ) -> None:
-        # The hot loop: one pass over each span's attributes, looked up by key, with the cheap
-        # benign checks inlined (a function call per attribute would cost as much as the check).
-        # The behavioural detector's attributes of SERVER spans are collected in the same pass.
-        server_keys, client_keys, client_kinds = _SERVER_KEYS, _CLIENT_KEYS, _CLIENT_KINDS
-        safe_path, path_target = PATH_IS_PLAIN.fullmatch, PATH_TARGET.search
-        agents, statements, queries, headers = self._agents, self._statements, self._queries, self._headers
+        # Per batch, not per span: the attributes judged come as columns from the wire bytes
+        # (span_columns), each distinct value is judged once, and only the spans with something
+        # found are looked up in the decoded request.
+        try:
+            if payload is None:
+                raise ValueError("no payload")
+            read = _READER.read(payload)
+        except ValueError:
+            # No bytes, or bytes the reader refuses though protobuf took them (an array value in
+            # more than eight parts): the request's own encoding is always readable.
+            read = _READER.read(request.SerializeToString())
+        columns = read.columns
+        evidence: dict[int, list[Evidence]] = {}
+        for column, (key, how, _) in enumerate(_JUDGED):
+            numbers, values = columns[column]
+            if values:
+                self._judge_column(key, how, numbers, values, evidence)
+        stale = set(columns[_OUTPUT_COLUMN][0])
+        observed: dict[int, Observed] = {}
         behaviour = state.behaviour
-        skips = state.allow.skips if state.allow.skips_items else None
-        watched_keys = _WATCHED_KEYS if behaviour is not None else server_keys
-        slots: list[KeyValue | None] | None = None
-        for span in spans:
-            kind = span.kind
-            if kind == _SERVER_KIND:
-                keys = watched_keys
-                if behaviour is not None:
-                    slots = [None] * SLOT_COUNT
-            else:
-                keys = client_keys if kind in client_kinds else server_keys
-            evidence: list[Evidence] | None = None
-            stale = False
-            path = ""
-            for kv in span.attributes:
-                how = keys.get(kv.key)
-                if how is None:
-                    continue
-                if how.__class__ is int:
-                    slots[how] = kv  # type: ignore[index]
-                    continue
-                if how is _OUTPUT:
-                    stale = True
-                    continue
-                if how is _HEADER:
-                    found_headers = headers.evidence(kv)
-                    if found_headers:
-                        evidence = [*(evidence or ()), *found_headers]
-                    continue
-                value = kv.value.string_value
-                if not value:
-                    continue
-                if how is _AGENT:
-                    found = agents.get(value)
-                    if found is None:
-                        found = agents.put(value, analyse(value, Kind.USER_AGENT))
-                elif how is _STATEMENT:
-                    found = statements.get(value)
-                    if found is None:
-                        found = statements.put(value, analyse(value, Kind.STATEMENT))
-                elif how is _PATH:
-                    path = value
-                    if safe_path(value) and not path_target(value.lower()):
-                        continue
-                    found = analyse(value, Kind.PATH)
-                elif how is _QUERY:
-                    found = queries.get(value)
-                    if found is None:
-                        found = queries.put(value, analyse_query(value))
-                else:
-                    path = path or value.partition("?")[0]
-                    found = analyse_target(value)
-                if found:
-                    if evidence is None:
-                        evidence = []
-                    evidence.append(Evidence(kv.key, value, found))
+        if read.dense_index and (behaviour is not None or state.allow.skips_items):
+            observed = self._observe_servers(read, request, evidence, state)
+        if not (evidence or stale or observed):
+            return
+        locate = SpanLocator(request, read.groups)
+        for number in sorted({*evidence, *stale, *observed}):
+            span, resource = locate(number)
+            found = evidence.get(number, ())
+            seen = observed.get(number)
             repeated: frozenset[str] = frozenset()
-            if slots is not None and skips is not None and _skipped(skips, slots, path):
-                slots = None  # allowed whole: not counted by the behavioural detectors
-                evidence = None
-            if slots is not None:
-                when = span.end_time_unix_nano or span.start_time_unix_nano
-                observed = behaviour.span(slots, path, when, span)  # type: ignore[union-attr]
-                slots = None
-                if observed is not None:
-                    evidence = [*(evidence or ()), *observed.evidence]
-                    repeated = observed.repeated
-            if evidence is not None or stale:
-                self._annotate(
-                    Signal.TRACES, span, evidence or (), stale, resource, findings, state, repeated
-                )
+            if seen is not None:
+                found = [*found, *seen.evidence]
+                repeated = seen.repeated
+            self._annotate(Signal.TRACES, span, found, number in stale, resource, findings, state, repeated)
+
+    def _judge_column(
+        self,
+        key: str,
+        how: str,
+        numbers: Sequence[int],
+        values: list[object],
+        evidence: dict[int, list[Evidence]],
+    ) -> None:
+        """Add the evidence found in one column (the values of ``key``) to ``evidence``."""
+        found: dict[str, tuple[Detection, ...]] = {}
+        distinct: Iterable[object] = set(values)
+        if how is _PATH or how is _QUERY:  # most are plain: one scan finds the others
+            strings = [value for value in distinct if value.__class__ is str]
+            distinct = (PATHS if how is _PATH else QUERIES).suspects(strings)  # type: ignore[arg-type]
+        for value in distinct:
+            if value.__class__ is tuple:  # a header sent several times: a string array
+                for item in value:
+                    if item.__class__ is str and item and item not in found:
+                        found[item] = self._judge(key, how, item)
+            elif value.__class__ is str and value:
+                found[value] = self._judge(key, how, value)
+        if not any(found.values()):
+            return
+        for number, value in zip(numbers, values, strict=True):
+            for item in value if value.__class__ is tuple else (value,):
+                detections = found.get(item)  # type: ignore[call-overload]
+                if detections:
+                    evidence.setdefault(number, []).append(Evidence(key, item, detections))  # type: ignore[arg-type]
+
+    def _judge(self, key: str, how: str, value: str) -> tuple[Detection, ...]:
+        """What one value of ``key`` carries (the cheap benign checks first)."""
+        if how is _QUERY:
+            found = self._queries.get(value)
+            return self._queries.put(value, analyse_query(value)) if found is None else found
+        if how is _PATH:
+            if PATH_IS_PLAIN.fullmatch(value) and not PATH_TARGET.search(value.lower()):
+                return ()
+            return analyse(value, Kind.PATH)
+        if how is _AGENT:
+            found = self._agents.get(value)
+            return self._agents.put(value, analyse(value, Kind.USER_AGENT)) if found is None else found
+        if how is _STATEMENT:
+            found = self._statements.get(value)
+            return self._statements.put(value, analyse(value, Kind.STATEMENT)) if found is None else found
+        if how is _HEADER:
+            return self._headers.detections(key, value)
+        return analyse_target(value)
+
+    def _observe_servers(
+        self, read: SpanColumns, request: Message, evidence: dict[int, list[Evidence]], state: _State
+    ) -> dict[int, Observed]:
+        """Count the batch's server spans into the behavioural detector; return what it found,
+        by span number. Spans an allow-list takes out whole lose their evidence too."""
+        columns = read.columns
+        dense = columns[_BEHAVIOUR_COLUMN : _BEHAVIOUR_COLUMN + SLOT_COUNT]
+        paths = _paths(columns[_URL_PATH_COLUMN], columns[_TARGET_COLUMN])
+        numbers, times = read.dense_index, read.times
+        if state.allow.skips_items:
+            skips = state.allow.skips
+            kept = [k for k in range(len(numbers)) if not _skipped(skips, dense, paths, k)]
+            if len(kept) < len(numbers):
+                for k in set(range(len(numbers))).difference(kept):
+                    evidence.pop(numbers[k], None)
+                dense = [[column[k] for k in kept] for column in dense]
+                paths = [paths[k] for k in kept]
+                numbers = [numbers[k] for k in kept]
+                times = [times[k] for k in kept]
+        if state.behaviour is None or not numbers:
+            return {}
+        locate = SpanLocator(request, read.groups)
+        found = state.behaviour.spans(dense, paths, times, lambda k: locate(numbers[k])[0])
+        return {numbers[k]: seen for k, seen in found.items()}
 
     def _score_record(
         self, record: Message, resource: Message, findings: list[Finding], state: _State
@@ -444,16 +494,26 @@ class ThreatScorer:
             sink(finding)
 
 
-def _skipped(skips: Callable[[str, str, str], bool], slots: list[KeyValue | None], path: str) -> bool:
-    """Whether an allow-list entry takes a server span out of scoring whole (its slots filled)."""
-    client = ""
-    for slot in _CLIENT_SLOTS:
-        kv = slots[slot]
-        if kv is not None and kv.value.string_value:
-            client = kv.value.string_value
-            break
-    kv = slots[_ROUTE_SLOT]
-    return skips(kv.value.string_value if kv is not None else "", path, client)
+def _paths(url_paths: list[object], targets: list[object]) -> list[str]:
+    """Each server span's path: its ``url.path``, else the path of its ``http.target``."""
+    if not any(targets) and all(path.__class__ is str for path in url_paths):
+        return url_paths  # type: ignore[return-value]
+    return [
+        path if path.__class__ is str and path else _target_path(target)
+        for path, target in zip(url_paths, targets, strict=True)
+    ]
+
+
+def _target_path(target: object) -> str:
+    return target.partition("?")[0] if isinstance(target, str) else ""
+
+
+def _skipped(skips: Callable[[str, str, str], bool], dense: Sequence[list], paths: list[str], k: int) -> bool:
+    """Whether an allow-list entry takes the ``k``-th server span out of scoring whole."""
+    clients = (dense[slot][k] for slot in _CLIENT_SLOTS)
+    client = next((value for value in clients if value.__class__ is str and value), "")
+    route = dense[_ROUTE_SLOT][k]
+    return skips(route if route.__class__ is str else "", paths[k], client)
 
 
 def _context(item: Message) -> tuple[str, str, str]:

@@ -37,18 +37,24 @@ from vigil.processors.threat.rules import Detection, detection
 MAX_TOKENS = 100
 """Tokens read per value and context; payloads are short, prose beyond this adds nothing."""
 
+# The alternatives are tried in order, the most frequent first (words, punctuation, numbers);
+# where two could match, the order decides: a comment before an operator (-- before -, /* and */
+# before / and *), a literal before a word (n'...' is a string), anything else last (x).
 _TOKEN = re.compile(
     r"""
     [\s\x00]*                                        # whitespace before a token is skipped
-    (?:(?P<mc>/\*!\d{0,6}|\*/)                       # MySQL executable comment: its content is SQL
-    |(?P<cm>/\*.*?(?:\*/|\Z)|--[^\n]*|\#[^\n]*)
-    |(?P<quote>[nN]?['"])                             # a string literal: its end is found with str.find
-    |(?P<qid>`[^`]*`?|\[[^\]\s]*\])
-    |(?P<num>0[xX][0-9a-fA-F]+|0[bB][01]+|(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|\\N)
-    |(?P<var>@@?[\w$.]*|\?|\$\d+|:[A-Za-z_]\w*)
-    |(?P<word>[^\W\d][\w$]*(?:\.{1,2}(?:[^\W\d][\w$]*|\*))*)
-    |(?P<op><=>|!=|<>|<=|>=|==|\|\||&&|<<|>>|:=|::|[=<>!+\-*/%^&|~])
+    (?:(?P<word>(?![nN]['"])[^\W\d][\w$]*(?:\.{1,2}(?:[^\W\d][\w$]*|\*))*)
     |(?P<p>[(),;])
+    |(?P<num>0[xX][0-9a-fA-F]+|0[bB][01]+|(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|\\N)
+    |(?P<mc>/\*!\d{0,6}|\*/)                       # MySQL executable comment: its content is SQL
+    |(?P<cm>/\*.*?(?:\*/|\Z)|--[^\n]*|\#[^\n]*)
+    # A string literal ends at the first quote that is neither escaped by a backslash nor doubled;
+    # (?!') keeps a doubled quote from being split by backtracking when the literal is left open.
+    |(?P<str>[nN]?(?:'[^'\\]*(?:(?:\\.|'')[^'\\]*)*'(?!')|"[^"\\]*(?:(?:\\.|"")[^"\\]*)*"(?!")))
+    |(?P<ostr>[nN]?['"].*)                            # left open: it runs to the end
+    |(?P<qid>`[^`]*`?|\[[^\]\s]*\])
+    |(?P<var>@@?[\w$.]*|\?|\$\d+|:[A-Za-z_]\w*)
+    |(?P<op><=>|!=|<>|<=|>=|==|\|\||&&|<<|>>|:=|::|[=<>!+\-*/%^&|~])
     |(?P<x>[^\s\x00]))
     """,
     re.VERBOSE | re.DOTALL,
@@ -182,26 +188,6 @@ _WORD_TYPES = {
 }
 
 
-def _string_end(text: str, start: int, quote: str) -> int:
-    """Where the literal opened just before ``start`` ends: the next ``quote`` that is neither
-    escaped by a backslash nor doubled; -1 if the literal runs to the end of ``text``."""
-    find = text.find
-    i = start
-    while True:
-        j = find(quote, i)
-        if j < 0:
-            return -1
-        slashes = 0
-        while j - slashes > start and text[j - slashes - 1] == "\\":
-            slashes += 1
-        if slashes % 2:
-            i = j + 1
-        elif text.startswith(quote, j + 1):
-            i = j + 2
-        else:
-            return j
-
-
 def tokenize(text: str, limit: int = MAX_TOKENS) -> Tokens:
     """Tokenise ``text`` as SQL (see the module docstring for the token letters)."""
     # Trailing whitespace would make every search for a next token rescan it to the end.
@@ -214,25 +200,13 @@ def tokenize(text: str, limit: int = MAX_TOKENS) -> Tokens:
     comment: str | None = None
     evasion = False
     word_types = _WORD_TYPES
-    pos, size, match_at = 0, len(text), _TOKEN.match
-    while pos < size:
-        match = match_at(text, pos)
-        if match is None:
-            break
-        pos = match.end()
+    # Every match starts where the last ended: the text ends in a token, and any other character
+    # is one (x).
+    for match in _TOKEN.finditer(text):
         kind = match.lastgroup
-        if kind == "mc" or kind is None:
+        if kind == "mc":
             continue
-        token = match.group(kind)
-        if kind == "quote":
-            quote = token[-1]
-            end = _string_end(text, pos, quote)
-            if end < 0:
-                kind, token = "ostr", text[match.start(kind) + len(token) - 1 :]
-                pos = size
-            else:
-                kind, token = "str", quote + text[pos:end] + quote
-                pos = end + 1
+        token = match.group(kind)  # type: ignore[arg-type]
         if kind == "cm":
             comment = token
             continue
@@ -272,10 +246,11 @@ def tokenize(text: str, limit: int = MAX_TOKENS) -> Tokens:
             add_text(token.upper())
         elif kind == "str":
             add_type("s")
-            add_text(token[1:-1])
+            add_text(token[2:-1] if token[0] in "nN" else token[1:-1])
         elif kind == "ostr":
             add_type("z")
-            add_text(token)  # with its opening quote: only a same-quote literal is closed by the app
+            # with its opening quote: only a same-quote literal is closed by the app
+            add_text(token[1:] if token[0] in "nN" else token)
         elif kind == "var":
             add_type("v")
             add_text(token.upper())
@@ -468,14 +443,19 @@ def _introduces_condition(types: str, texts: list[str], i: int) -> int:
     return 0
 
 
+_CONDITION_STARTS = frozenset("&B(kE")  # the letters _introduces_condition looks at
+
+
 def _conditions(types: str, texts: list[str], start: int, sql_like: bool) -> tuple[float, float]:
     """The strongest constant condition (tautology) and probing condition (boolean-blind) that
     follow a logic operator, WHERE/WHEN or a parenthesis, as strengths (0..1)."""
     tautology = blind = 0.0
     n = len(types)
-    if not any(letter in types for letter in "&B(kE"):
+    if _CONDITION_STARTS.isdisjoint(types):
         return tautology, blind
     for a in range(start, n - 1):
+        if types[a] not in _CONDITION_STARTS:
+            continue  # spares a call per token: only these letters can start a condition
         after_logic = _introduces_condition(types, texts, a)
         if not after_logic:
             continue
