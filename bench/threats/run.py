@@ -19,7 +19,8 @@ libinjection installed, a naive keyword/regex baseline stands in and the output 
 each category, one by one and without any cache, beside the baseline's decode-and-check of the
 same values (alternating, median of ``--rounds``).
 
-**Cost, per span.** Batches of 512 spans (``traffic.py``): HTTP server spans with realistic
+**Cost, per span.** Batches of 512 spans (``traffic.py``), one every 200 ms of span time, each
+holding spans that ended in the 200 ms before it: HTTP server spans with realistic
 paths, query strings and user agents, database spans with ORM-generated SQL, HTTP client and
 internal spans, and about ``--attack-share`` (2%) of spans carrying a payload drawn from the
 attack corpora (or a scanner user agent). Each variant scores freshly parsed copies of the same
@@ -271,7 +272,11 @@ def attack_pool(rng: random.Random) -> list[tuple[str, str]]:
 def cost(args: argparse.Namespace, baseline: Baseline) -> dict[str, object]:
     rng = random.Random(args.seed)
     pool = attack_pool(rng)
-    batches = [traffic.request(rng, 512, pool, args.attack_share) for _ in range(args.batches)]
+    # One request every 200 ms, as a collector's batch processor sends them.
+    batches = [
+        traffic.request(rng, 512, pool, args.attack_share, traffic.START_NS + i * traffic.BATCH_WINDOW_NS)
+        for i in range(args.batches)
+    ]
     payloads = [req.SerializeToString() for req, _ in batches]
     truth = [t for _, ts in batches for t in ts]
     spans = len(truth)

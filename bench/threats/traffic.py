@@ -172,12 +172,18 @@ def _path(rng: random.Random, template: str) -> str:
     )
 
 
-def benign_span(rng: random.Random, span: Span) -> None:
-    """Fill ``span`` with a realistic benign span."""
+START_NS = 1_700_000_000_000_000_000
+BATCH_WINDOW_NS = 200_000_000
+"""A request holds spans that ended in the 200 ms before it was sent (the collector's batch
+processor sends every 200 ms at the latest), as the sidecar receives them."""
+
+
+def benign_span(rng: random.Random, span: Span, now_ns: int = START_NS) -> None:
+    """Fill ``span`` with a realistic benign span that ended shortly before ``now_ns``."""
     span.trace_id = rng.randbytes(16)
     span.span_id = rng.randbytes(8)
-    span.start_time_unix_nano = 1_700_000_000_000_000_000 + rng.getrandbits(40)
-    span.end_time_unix_nano = span.start_time_unix_nano + rng.randint(10**5, 10**8)
+    span.end_time_unix_nano = now_ns - rng.randrange(BATCH_WINDOW_NS)
+    span.start_time_unix_nano = span.end_time_unix_nano - rng.randint(10**5, 10**8)
     kind = rng.random()
     if kind < 0.45:  # HTTP server
         template, route = rng.choice(ROUTES)
@@ -227,12 +233,12 @@ def benign_span(rng: random.Random, span: Span) -> None:
     span.attributes.extend(attrs)
 
 
-def attack_span(rng: random.Random, span: Span, payload: str, category: str) -> None:
+def attack_span(rng: random.Random, span: Span, payload: str, category: str, now_ns: int = START_NS) -> None:
     """Fill ``span`` with an HTTP server span (or a DB span, for some SQL) that carries ``payload``."""
-    benign_span(rng, span)
+    benign_span(rng, span, now_ns)
     while span.kind != Span.SPAN_KIND_SERVER:
         del span.attributes[:]
-        benign_span(rng, span)
+        benign_span(rng, span, now_ns)
     kept = [kv for kv in span.attributes if kv.key not in ("url.query", "url.path", "user_agent.original")]
     del span.attributes[:]
     span.attributes.extend(kept)
@@ -249,10 +255,14 @@ def attack_span(rng: random.Random, span: Span, payload: str, category: str) -> 
 
 
 def request(
-    rng: random.Random, spans: int, attacks: Sequence[tuple[str, str]], attack_share: float
+    rng: random.Random,
+    spans: int,
+    attacks: Sequence[tuple[str, str]],
+    attack_share: float,
+    now_ns: int = START_NS,
 ) -> tuple[ExportTraceServiceRequest, list[bool]]:
     """A request of ``spans`` spans, about ``attack_share`` of them carrying one of ``attacks``
-    ((payload, category) pairs); also returns which spans are attacks."""
+    ((payload, category) pairs), sent at ``now_ns``; also returns which spans are attacks."""
     req = ExportTraceServiceRequest()
     rs = req.resource_spans.add()
     rs.resource.attributes.extend([_attr("service.name", "shop"), _attr("telemetry.sdk.language", "python")])
@@ -263,10 +273,10 @@ def request(
         span = ss.spans.add()
         if attacks and rng.random() < attack_share:
             payload, category = rng.choice(attacks)
-            attack_span(rng, span, payload, category)
+            attack_span(rng, span, payload, category, now_ns)
             truth.append(True)
         else:
-            benign_span(rng, span)
+            benign_span(rng, span, now_ns)
             truth.append(False)
     return req, truth
 

@@ -219,11 +219,18 @@ static PyObject *value_object(const Value *v) {
 
 /* --- the reader ------------------------------------------------------------------------------ */
 
+#define RECENT 8
+#define RECENT_MAX_SIZE 512
+
 typedef struct {
     const char *key; /* owned by the reader */
     Py_ssize_t size;
     int slots[SLOTS_PER_KEY];
     int nslots;
+    /* The key's latest short ASCII string values, handed out again when a value repeats (user
+     * agents, routes, statements do): no new object, and its hash is already computed. */
+    PyObject *recent[RECENT];
+    int next;
 } Entry;
 
 typedef struct {
@@ -258,7 +265,10 @@ static inline Entry *lookup(Reader *r, const uint8_t *key, Py_ssize_t size) {
 
 static void Reader_dealloc(Reader *self) {
     if (self->table != NULL) {
-        for (Py_ssize_t i = 0; i <= self->mask; i++) PyMem_Free((void *)self->table[i].key);
+        for (Py_ssize_t i = 0; i <= self->mask; i++) {
+            PyMem_Free((void *)self->table[i].key);
+            for (int j = 0; j < RECENT; j++) Py_XDECREF(self->table[i].recent[j]);
+        }
         PyMem_Free(self->table);
     }
     Py_TYPE(self)->tp_free((PyObject *)self);
@@ -416,6 +426,25 @@ static int append_new(PyObject *list, PyObject *obj) {
     return rc;
 }
 
+/* A string value, as one of the key's recent objects if it repeats one (new reference). */
+static PyObject *recent_string(Entry *e, const Value *v) {
+    if (v->size > RECENT_MAX_SIZE) return scalar_object(v);
+    for (int i = 0; i < RECENT; i++) {
+        PyObject *r = e->recent[i];
+        if (r != NULL && PyUnicode_GET_LENGTH(r) == v->size && memcmp(PyUnicode_1BYTE_DATA(r), v->data, v->size) == 0) {
+            Py_INCREF(r);
+            return r;
+        }
+    }
+    PyObject *obj = scalar_object(v);
+    if (obj != NULL && PyUnicode_IS_COMPACT_ASCII(obj)) { /* then its characters are the bytes compared */
+        Py_INCREF(obj);
+        Py_XSETREF(e->recent[e->next], obj);
+        e->next = (e->next + 1) % RECENT;
+    }
+    return obj;
+}
+
 static int read_attribute(Scan *s, Cursor kv, uint32_t kind_bit) {
     Reader *r = s->reader;
     const uint8_t *key = NULL;
@@ -454,7 +483,7 @@ static int read_attribute(Scan *s, Cursor kv, uint32_t kind_bit) {
             skip_field(&c, field, wt, 0);
         }
     }
-    PyObject *obj = value_object(&v); /* one object, shared by the key's slots */
+    PyObject *obj = v.type == V_STRING ? recent_string(e, &v) : value_object(&v); /* shared by the key's slots */
     if (obj == NULL) return -1;
     for (int i = 0; i < e->nslots; i++) {
         int slot = e->slots[i];

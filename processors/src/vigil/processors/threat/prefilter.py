@@ -44,7 +44,7 @@ class Prefilter:
             return [value for value in values if self._suspect(value)]
         hay = text.lower() if self._fold else text
         # Where each value starts; a hit is in the value that starts last before it.
-        starts = list(accumulate((len(value) + 1 for value in values[:-1]), initial=0))
+        starts = [0, *accumulate(map((1).__add__, map(len, values[:-1])))]
         hits: set[int] = set()
         search = self._outside.search
         match = search(hay)

@@ -352,13 +352,18 @@ class ThreatScorer:
                         found[item] = self._judge(key, how, item)
             elif value.__class__ is str and value:
                 found[value] = self._judge(key, how, value)
-        if not any(found.values()):
+        flagged = {value: detections for value, detections in found.items() if detections}
+        if not flagged:
             return
+        # Arrays cannot be dict keys of flagged: their items are looked up one by one.
+        arrays = any(value.__class__ is tuple for value in distinct)
         for number, value in zip(numbers, values, strict=True):
-            for item in value if value.__class__ is tuple else (value,):
-                detections = found.get(item)  # type: ignore[call-overload]
-                if detections:
-                    evidence.setdefault(number, []).append(Evidence(key, item, detections))  # type: ignore[arg-type]
+            if value in flagged:
+                evidence.setdefault(number, []).append(Evidence(key, value, flagged[value]))  # type: ignore[arg-type,index]
+            elif arrays and value.__class__ is tuple:
+                for item in value:  # type: ignore[attr-defined]
+                    if item in flagged:
+                        evidence.setdefault(number, []).append(Evidence(key, item, flagged[item]))
 
     def _judge(self, key: str, how: str, value: str) -> tuple[Detection, ...]:
         """What one value of ``key`` carries (the cheap benign checks first)."""
