@@ -314,13 +314,13 @@ class ThreatScorer:
             if values:
                 self._judge_column(key, how, numbers, values, evidence)
         stale = set(columns[_OUTPUT_COLUMN][0])
+        locate = SpanLocator(request, read.groups)
         observed: dict[int, Observed] = {}
         behaviour = state.behaviour
         if read.dense_index and (behaviour is not None or state.allow.skips_items):
-            observed = self._observe_servers(read, request, evidence, state)
+            observed = self._observe_servers(read, locate, evidence, state)
         if not (evidence or stale or observed):
             return
-        locate = SpanLocator(request, read.groups)
         for number in sorted({*evidence, *stale, *observed}):
             span, resource = locate(number)
             found = evidence.get(number, ())
@@ -385,7 +385,7 @@ class ThreatScorer:
         return analyse_target(value)
 
     def _observe_servers(
-        self, read: SpanColumns, request: Message, evidence: dict[int, list[Evidence]], state: _State
+        self, read: SpanColumns, locate: SpanLocator, evidence: dict[int, list[Evidence]], state: _State
     ) -> dict[int, Observed]:
         """Count the batch's server spans into the behavioural detector; return what it found,
         by span number. Spans an allow-list takes out whole lose their evidence too."""
@@ -405,7 +405,6 @@ class ThreatScorer:
                 times = [times[k] for k in kept]
         if state.behaviour is None or not numbers:
             return {}
-        locate = SpanLocator(request, read.groups)
         found = state.behaviour.spans(dense, paths, times, lambda k: locate(numbers[k])[0])
         return {numbers[k]: seen for k, seen in found.items()}
 
