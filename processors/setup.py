@@ -1,7 +1,9 @@
 """Build glue for what pyproject.toml cannot say in a stable form: the C extension.
 
-``vigil.processors._span_columns`` is the wire reader behind ``vigil.processors.span_columns``
-(the scorers' per-batch hot path). Building it needs a C compiler and the Python headers.
+Two extensions, each the hot path behind a Python module that documents it:
+``vigil.processors._span_columns``, the wire reader behind ``vigil.processors.span_columns`` (the
+scorers' per-batch reading), and ``vigil.processors.threat._sql_lexer``, the SQL tokeniser behind
+``vigil.processors.threat.sql``. Building them needs a C compiler and the Python headers.
 """
 
 from __future__ import annotations
@@ -16,6 +18,11 @@ setup(
             "vigil.processors._span_columns",
             sources=["src/vigil/processors/_span_columns.c"],
             extra_compile_args=[*WARNINGS, "-O2"],
-        )
+        ),
+        Extension(
+            "vigil.processors.threat._sql_lexer",
+            sources=["src/vigil/processors/threat/_sql_lexer.c"],
+            extra_compile_args=[*WARNINGS, "-O2"],
+        ),
     ]
 )

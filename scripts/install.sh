@@ -38,7 +38,7 @@ install_debian_packages() {
   # image made from the static busybox (tests/instrumentation/metrics/dockerd.py).
   command -v dockerd >/dev/null || missing+=(docker.io)
   dpkg -s busybox-static >/dev/null 2>&1 || missing+=(busybox-static)
-  # The sidecar's C extension (processors/setup.py) is compiled at install.
+  # The sidecar's C extensions (processors/setup.py) are compiled at install.
   command -v gcc >/dev/null || missing+=(gcc)
   [[ ${#missing[@]} -eq 0 ]] && return
   say "installing Debian packages: ${missing[*]}"
@@ -58,11 +58,12 @@ install_python() {
   local extras=docker
   stamp=$({ cat "$root/pyproject.toml" "$root/instrumentation/pyproject.toml" "$root/processors/pyproject.toml" \
     "$root/instrumentation/setup.py" "$root/instrumentation/src/vigil-instrumentation.pth" \
-    "$root/processors/setup.py" "$root"/processors/src/vigil/processors/*.c; echo "$extras"; } \
-    | sha256sum | cut -c1-16)
-  # The editable install builds the sidecar's C extension in place: gone (git clean -x), build it again.
+    "$root/processors/setup.py" "$root"/processors/src/vigil/processors/*.c \
+    "$root"/processors/src/vigil/processors/threat/*.c; echo "$extras"; } | sha256sum | cut -c1-16)
+  # The editable install builds the sidecar's C extensions in place: gone (git clean -x), build them again.
   if [[ -x $venv/bin/python && -f $venv/.vigil-stamp && $(cat "$venv/.vigil-stamp") == "$stamp" ]] \
-    && compgen -G "$root/processors/src/vigil/processors/_span_columns*.so" >/dev/null; then
+    && compgen -G "$root/processors/src/vigil/processors/_span_columns*.so" >/dev/null \
+    && compgen -G "$root/processors/src/vigil/processors/threat/_sql_lexer*.so" >/dev/null; then
     say "python environment up to date (.venv)"
     return
   fi

@@ -32,34 +32,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+from vigil.processors.threat._sql_lexer import Lexer
 from vigil.processors.threat.rules import Detection, detection
 
 MAX_TOKENS = 100
 """Tokens read per value and context; payloads are short, prose beyond this adds nothing."""
-
-# The alternatives are tried in order, the most frequent first (words, punctuation, numbers);
-# where two could match, the order decides: a comment before an operator (-- before -, /* and */
-# before / and *), a literal before a word (n'...' is a string), anything else last (x).
-_TOKEN = re.compile(
-    r"""
-    [\s\x00]*                                        # whitespace before a token is skipped
-    (?:(?P<word>(?![nN]['"])[^\W\d][\w$]*(?:\.{1,2}(?:[^\W\d][\w$]*|\*))*)
-    |(?P<p>[(),;])
-    |(?P<num>0[xX][0-9a-fA-F]+|0[bB][01]+|(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|\\N)
-    |(?P<mc>/\*!\d{0,6}|\*/)                       # MySQL executable comment: its content is SQL
-    |(?P<cm>/\*.*?(?:\*/|\Z)|--[^\n]*|\#[^\n]*)
-    # A string literal ends at the first quote that is neither escaped by a backslash nor doubled;
-    # (?!') keeps a doubled quote from being split by backtracking when the literal is left open.
-    |(?P<str>[nN]?(?:'[^'\\]*(?:(?:\\.|'')[^'\\]*)*'(?!')|"[^"\\]*(?:(?:\\.|"")[^"\\]*)*"(?!")))
-    |(?P<ostr>[nN]?['"].*)                            # left open: it runs to the end
-    |(?P<qid>`[^`]*`?|\[[^\]\s]*\])
-    |(?P<var>@@?[\w$.]*|\?|\$\d+|:[A-Za-z_]\w*)
-    |(?P<op><=>|!=|<>|<=|>=|==|\|\||&&|<<|>>|:=|::|[=<>!+\-*/%^&|~])
-    |(?P<x>[^\s\x00]))
-    """,
-    re.VERBOSE | re.DOTALL,
-)
-_PAREN_AHEAD = re.compile(r"(?:\s|/\*.*?\*/)*\(", re.DOTALL)
 
 _LOGIC = frozenset({"AND", "OR", "XOR"})
 _OPWORDS = frozenset(
@@ -87,6 +64,8 @@ _NEEDS_OPERAND = frozenset(
     "TIME CASE OUTFILE DUMPFILE FOR".split()
 )
 _UNARY = frozenset({"-", "+", "~", "!", "NOT", "BINARY"})
+# Keywords that may follow each other (after CASE, AS or ALL, SQL rejects any other keyword).
+_KEYWORD_PAIRS = frozenset({("CASE", "WHEN"), ("AS", "TABLE"), ("ALL", "DISTINCT")})
 _COMPARISONS = frozenset(
     "= == < > <= >= <> != <=> LIKE RLIKE REGEXP ILIKE GLOB IS IN BETWEEN SOUNDS - + * / % ^ & | DIV "
     "MOD NOT".split()
@@ -135,7 +114,6 @@ _STATEMENT_VERBS = frozenset(
 
 RAW, SINGLE, DOUBLE = "raw", "'", '"'
 
-_OPERANDS = frozenset("nszvb)")
 _CONSTANT = frozenset("nsz")
 
 
@@ -155,9 +133,6 @@ class Tokens:
 
     def __repr__(self) -> str:
         return f"Tokens({self.types!r}, {self.texts!r})"
-
-
-_MAYBE_PAREN = frozenset(" \t\n\r\f\v/")
 
 
 def _word_type(word: str) -> str:
@@ -186,87 +161,27 @@ _WORD_TYPES = {
         _LOGIC | _OPWORDS | _SETOPS | _STATEMENTS | _CLAUSES | _KEYWORDS | _CONSTANTS | _SYSTEM_VALUES
     )
 }
+# The tokeniser runs in C (_sql_lexer.c), a pattern-for-pattern port of the regular expression
+# kept in tests/processors/threat/sql_reference.py, which the tests compare it with: a value is
+# tokenised up to three times (as is and in two quote contexts), and the pattern cost ~5 us a call.
+_LEXER = Lexer(
+    _WORD_TYPES,
+    _FUNCTION_KEYWORDS,
+    needs_operand=_NEEDS_OPERAND,
+    opwords=_OPWORDS,
+    unary=_UNARY,
+    keyword_pairs=_KEYWORD_PAIRS,
+)
 
 
 def tokenize(text: str, limit: int = MAX_TOKENS) -> Tokens:
-    """Tokenise ``text`` as SQL (see the module docstring for the token letters)."""
-    # Trailing whitespace would make every search for a next token rescan it to the end.
-    text = text.rstrip()
-    while text.endswith("\x00"):
-        text = text.rstrip("\x00").rstrip()
-    types: list[str] = []
-    texts: list[str] = []
-    add_type, add_text = types.append, texts.append
-    comment: str | None = None
-    evasion = False
-    word_types = _WORD_TYPES
-    # Every match starts where the last ended: the text ends in a token, and any other character
-    # is one (x).
-    for match in _TOKEN.finditer(text):
-        kind = match.lastgroup
-        if kind == "mc":
-            continue
-        token = match.group(kind)  # type: ignore[arg-type]
-        if kind == "cm":
-            comment = token
-            continue
-        if comment is not None:
-            evasion = bool(types)  # a comment between two tokens: used as whitespace
-            comment = None
-        if kind == "word":
-            word = token.upper()
-            letter = word_types.get(word, "b")
-            if types:
-                prev = types[-1]
-                if word == "BY" and prev == "b" and texts[-1] in ("ORDER", "GROUP"):
-                    types[-1] = "B"
-                    continue
-                if word == "LIKE" and prev == "b" and texts[-1] == "SOUNDS":
-                    types[-1] = "o"
-                    continue
-                if prev == "U" and (word == "ALL" or word == "DISTINCT"):
-                    continue
-            if letter in "bv" or word in _FUNCTION_KEYWORDS:
-                end = match.end()
-                following = text[end : end + 1]
-                if following == "(" or (
-                    following in _MAYBE_PAREN and _PAREN_AHEAD.match(text, end, end + 64)
-                ):
-                    letter = "f"
-            add_type(letter)
-            add_text(word)
-        elif kind == "p":
-            add_type(token)
-            add_text(token)
-        elif kind == "op":
-            add_type("&" if token == "&&" or token == "||" else "o")
-            add_text(token)
-        elif kind == "num":
-            add_type("n")
-            add_text(token.upper())
-        elif kind == "str":
-            add_type("s")
-            add_text(token[2:-1] if token[0] in "nN" else token[1:-1])
-        elif kind == "ostr":
-            add_type("z")
-            # with its opening quote: only a same-quote literal is closed by the app
-            add_text(token[1:] if token[0] in "nN" else token)
-        elif kind == "var":
-            add_type("v")
-            add_text(token.upper())
-        elif kind == "qid":
-            add_type("b")
-            add_text(token.strip("`[]").upper())
-        else:
-            add_type("x")
-            add_text(token)
-        if len(types) >= limit:
-            break
-    if comment is not None:
-        add_type("c")
-        add_text(comment)
-    joined = "".join(types)
-    return Tokens(joined, texts, evasion and any(t in joined for t in "UE&B"))
+    """Tokenise ``text`` as SQL (see the module docstring for the token letters).
+
+    At most ``limit`` tokens are read, then a trailing comment if there is one. Inner comments
+    are dropped; one between two tokens counts as evasion when the value holds SQL keywords.
+    Trailing whitespace and NULs are ignored.
+    """
+    return Tokens(*_LEXER.tokenize(text, limit))
 
 
 def _escaped(text: str, pos: int) -> bool:
@@ -297,85 +212,20 @@ def _unary(types: str, texts: list[str], i: int) -> bool:
     return types[i] == "o" and texts[i] in _UNARY
 
 
-_ALIAS_AFTER = frozenset(",)kBU;c&o")
-_KEYWORD_PAIRS = frozenset({("CASE", "WHEN"), ("AS", "TABLE"), ("ALL", "DISTINCT")})
-
-
-def _alias(types: str, texts: list[str], i: int) -> bool:
-    """``i`` and ``i + 1`` are a table or column and its alias: ``FROM users u,``, ``(SELECT ...) x``."""
-    if types[i + 1] != "b":
-        return False
-    after = types[i + 2] if i + 2 < len(types) else ""
-    if after and after not in _ALIAS_AFTER:
-        return False
-    if types[i] == ")":
-        return True
-    if types[i] in "bnsf" and i > 0:
-        before = types[i - 1]
-        return before == "," or (
-            before in "kE(" and texts[i - 1] in ("FROM", "JOIN", "SELECT", "(", "DISTINCT", "TOP")
-        )
-    return False
-
-
-def _bad_pair(types: str, texts: list[str], i: int) -> bool:
-    """Whether tokens ``i`` and ``i + 1`` cannot follow each other in SQL."""
-    a, b = types[i], types[i + 1]
-    if a == "x" or b == "x":
-        return True
-    if i > 0 and types[i - 1] == "E" and texts[i - 1] in ("DECLARE", "EXEC", "EXECUTE") and a in "vb":
-        return b in ")x"  # DECLARE @x varchar(10), EXEC sp_name @arg = 1
-    if a in _OPERANDS or (a == "k" and texts[i] not in _NEEDS_OPERAND):
-        if b in "nvbfz":
-            return not ((a == "s" and b == "z") or _alias(types, texts, i))
-        if b == "s":
-            return a != "s"
-        if b == "(":
-            return True
-        if b == "E":
-            return a != ")" and texts[i + 1] not in ("WAITFOR", "EXEC", "EXECUTE", "DECLARE")
-        if b == "o" and texts[i + 1] in ("NOT", "~", "!"):
-            nxt = texts[i + 2] if i + 2 < len(types) else ""
-            return nxt not in _OPWORDS
-        return False
-    if a == "f":
-        return b != "("
-    if a == "c":
-        return True
-    if a == ";":
-        return b in "),;"
-    if a == "(":
-        return b in ",;" or (b == "o" and not _unary(types, texts, i + 1) and texts[i + 1] != "*")
-    if a == "E":
-        return b in ",;)" and texts[i] not in ("SHUTDOWN", "BEGIN")
-    if a == "U":
-        return b not in "E(c"
-    # a is an operator, logic, comma, clause or a keyword that needs an operand
-    if b in "nszvbf(":
-        return False
-    if b == "o":
-        return not (_unary(types, texts, i + 1) or (a == "o" and texts[i + 1] in _OPWORDS))
-    if b == "E":
-        return a not in "(,;Uk&o"
-    if b == "k":
-        return a != "E" and (texts[i], texts[i + 1]) not in _KEYWORD_PAIRS
-    if a == "o" and texts[i] == "*":
-        return b not in "),kBc;&U"
-    return True
-
-
 class _BadPairs:
-    """Counts of bad neighbour pairs over any range of a token list, from one pass over it."""
+    """Counts of bad neighbour pairs over any range of a token list, from one pass over it.
+
+    A pair is bad when SQL cannot have those two tokens next to each other: two operands in a row
+    (``1 1``, ``'a' b`` unless ``b`` is an alias), an operator with nothing after it, a function
+    name without its parenthesis, anything after a trailing comment ... The check runs in C
+    (``_sql_lexer.c``, ``bad_pairs``); ``tests/processors/threat/sql_reference.py`` states it in
+    Python and the tests compare the two.
+    """
 
     __slots__ = ("_prefix",)
 
     def __init__(self, types: str, texts: list[str]) -> None:
-        prefix = [0]
-        total = 0
-        for i in range(len(types) - 1):
-            total += _bad_pair(types, texts, i)
-            prefix.append(total)
-        self._prefix = prefix
+        self._prefix = _LEXER.bad_pairs(types, texts)
 
     def between(self, start: int, end: int | None = None) -> int:
         """Bad pairs (i, i + 1) for start <= i < end (end: the last token by default)."""
