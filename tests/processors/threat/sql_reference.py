@@ -15,10 +15,10 @@ from vigil.processors.threat.sql import (
     _KEYWORD_PAIRS,
     _NEEDS_OPERAND,
     _OPWORDS,
+    _UNARY,
     _WORD_TYPES,
     MAX_TOKENS,
     Tokens,
-    _unary,
 )
 
 # The alternatives are tried in order, the most frequent first (words, punctuation, numbers);
@@ -121,6 +121,12 @@ def tokenize(text: str, limit: int = MAX_TOKENS) -> Tokens:
 
 
 OPERANDS = frozenset("nszvb)")
+
+
+def _unary(types: str, texts: list[str], i: int) -> bool:
+    return types[i] == "o" and texts[i] in _UNARY
+
+
 ALIAS_AFTER = frozenset(",)kBU;c&o")
 
 

@@ -86,7 +86,7 @@ def _command(word: str) -> bool:
     low = word.lower()
     if low.endswith(".exe"):
         low = low[:-4]
-    base = re.split(r"[/\\]", low)[-1]
+    base = low[max(low.rfind("/"), low.rfind("\\")) + 1 :]  # the name after the last separator
     if base in COMMANDS:
         return True
     return bool(_BIN_DIR.match(low))

@@ -208,10 +208,6 @@ def contexts(text: str) -> list[tuple[str, Tokens]]:
     return found
 
 
-def _unary(types: str, texts: list[str], i: int) -> bool:
-    return types[i] == "o" and texts[i] in _UNARY
-
-
 class _BadPairs:
     """Counts of bad neighbour pairs over any range of a token list, from one pass over it.
 
@@ -247,7 +243,7 @@ def _skip_operand(types: str, texts: list[str], j: int) -> tuple[str, int]:
     function call (skipped to its closing parenthesis) or ``""`` for none.
     """
     n = len(types)
-    while j < n and (types[j] == "(" or _unary(types, texts, j)):
+    while j < n and (types[j] == "(" or (types[j] == "o" and texts[j] in _UNARY)):
         if types[j] == "(" and j + 1 < n and types[j + 1] == "E":
             return "q", _close_paren(types, j)
         j += 1
@@ -278,22 +274,8 @@ _REAL_COMPARISONS = frozenset(
 )
 
 
-def _introduces_condition(types: str, texts: list[str], i: int) -> int:
-    """0 if no boolean condition starts after token ``i``; 2 after a logic operator; 1 after
-    WHERE / HAVING / WHEN / IF or an opening parenthesis (where only real comparisons count)."""
-    t = types[i]
-    if t == "&":
-        return 2
-    if t == "B" and texts[i] in ("WHERE", "HAVING"):
-        return 1
-    if t == "k" and texts[i] == "WHEN":
-        return 1
-    if t == "(" or (t == "E" and texts[i] == "IF"):
-        return 1
-    return 0
-
-
-_CONDITION_STARTS = frozenset("&B(kE")  # the letters _introduces_condition looks at
+# Where a condition can start: after a logic operator, WHERE, HAVING, WHEN, IF or "(".
+_CONDITION_START = re.compile(r"[&B(kE]")
 
 
 def _conditions(types: str, texts: list[str], start: int, sql_like: bool) -> tuple[float, float]:
@@ -301,13 +283,21 @@ def _conditions(types: str, texts: list[str], start: int, sql_like: bool) -> tup
     follow a logic operator, WHERE/WHEN or a parenthesis, as strengths (0..1)."""
     tautology = blind = 0.0
     n = len(types)
-    if _CONDITION_STARTS.isdisjoint(types):
-        return tautology, blind
-    for a in range(start, n - 1):
-        if types[a] not in _CONDITION_STARTS:
-            continue  # spares a call per token: only these letters can start a condition
-        after_logic = _introduces_condition(types, texts, a)
-        if not after_logic:
+    # Only the tokens that can start a condition are visited (found by the regex engine in C).
+    for match in _CONDITION_START.finditer(types, start, n - 1):
+        a = match.start()
+        t = types[a]
+        # 2 after a logic operator; 1 where only real comparisons count
+        if t == "&":
+            after_logic = 2
+        elif (
+            t == "("
+            or (t == "B" and texts[a] in ("WHERE", "HAVING"))
+            or (t == "k" and texts[a] == "WHEN")
+            or (t == "E" and texts[a] == "IF")
+        ):
+            after_logic = 1
+        else:
             continue
         kind1, j = _skip_operand(types, texts, a + 1)
         if not kind1:
@@ -413,6 +403,10 @@ def _positions(types: str, letters: str, start: int, stop: int) -> Iterator[int]
     while 0 <= i < stop:
         yield i
         i = find(letters, i + 1)
+
+
+_CALL_OR_STATEMENT = re.compile(r"[fE]")
+_PROBE_CARRIER = re.compile(r"[vfb]")  # a variable, function or name can probe the system
 
 
 def _analyse(ctx: str, tokens: Tokens) -> list[Detection]:
@@ -547,7 +541,8 @@ def _analyse(ctx: str, tokens: Tokens) -> list[Detection]:
             found.append(detection("sqli.comment-truncation", strength * prefix))
 
     # SLEEP(n), BENCHMARK(...), WAITFOR DELAY '0:0:5'
-    for t in range(start, n) if ("f" in types or "E" in types) else ():
+    for match in _CALL_OR_STATEMENT.finditer(types, start):
+        t = match.start()
         if types[t] == "f" and texts[t] in _TIME_FUNCTIONS:
             arg = types[t + 2] if t + 2 < n else ""
             strength = 1.0 if arg and arg in "nvf(o" else 0.4
@@ -660,7 +655,8 @@ def _nested_probe(types: str, texts: list[str]) -> bool:
 
 
 def _system_probe(types: str, texts: list[str], start: int) -> bool:
-    for i in range(start, len(types)):
+    for match in _PROBE_CARRIER.finditer(types, start):
+        i = match.start()
         t = types[i]
         if t == "v" and texts[i].startswith("@@"):
             return True
