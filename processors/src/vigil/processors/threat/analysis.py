@@ -39,12 +39,17 @@ class Kind(enum.Enum):
     USER_AGENT = "user_agent"
 
 
-_SAFE = re.compile(r"(?:[\w.,@:]|-(?!-))*")  # "--" starts a SQL comment: 1--, @@version--
-_SAFE_SPACED = re.compile(r"(?:[\w .,@:]|-(?!-))*")
-_SAFE_QUERY = re.compile(r"(?:[\w.,@:=&]|-(?!-))*")
+# The plain sets below are "(?:[set]|-(?!-))*" and the like (a "-" not followed by another, as
+# "--" starts a SQL comment: 1--, @@version--) with each run of the set's characters taken by a
+# bare "[set]*": sre runs that in its counting loop, while each turn of a repeated group is a step
+# of its general matcher. The group turns only at a "-" (in some, at "%", "/" or "*" too), which
+# the set lacks, so a value matches in one way only and a failed match backtracks in linear time.
+_SAFE = re.compile(r"[\w.,@:]*(?:-(?!-)[\w.,@:]*)*")
+_SAFE_SPACED = re.compile(r"[\w .,@:]*(?:-(?!-)[\w .,@:]*)*")
+_SAFE_QUERY = re.compile(r"[\w.,@:=&]*(?:-(?!-)[\w.,@:=&]*)*")
 # A query string whose only escapes are of harmless punctuation (space, + , / : @ [ ]): decoded
 # at once and judged as a whole, like _SAFE_URLISH, instead of parameter by parameter.
-_PLAIN_QUERY = re.compile(r"(?:[\w.,@:=&+~]|-(?!-)|%(?:2[0BCFbcf]|3[Aa]|40|5[BDbd]))*")
+_PLAIN_QUERY = re.compile(r"[\w.,@:=&+~]*(?:(?:-(?!-)|%(?:2[0BCFbcf]|3[Aa]|40|5[BDbd]))[\w.,@:=&+~]*)*")
 _PLAIN_ESCAPES = (
     ("%20", " "),
     ("%2b", "+"),
@@ -55,8 +60,11 @@ _PLAIN_ESCAPES = (
     ("%5b", "["),
     ("%5d", "]"),
 )
-_BARE_ADDRESS = re.compile(r"(?:^|=)\s*(?:\d{1,3}\.\d|\[|0x|localhost|metadata)")
-PATH_IS_PLAIN = _SAFE_PATH = re.compile(r"(?:[\w.,@:/~+]|-(?!-))*")
+# An address as a parameter's value. Also one at the start of the query string, or localhost or
+# metadata anywhere, but _urlish_risk, checked first on the same text, finds those: leaving "^" out
+# lets sre look for "=" alone instead of trying the pattern at every character.
+_BARE_ADDRESS = re.compile(r"=\s*(?:\d{1,3}\.\d|\[|0x|localhost|metadata)")
+PATH_IS_PLAIN = _SAFE_PATH = re.compile(r"[\w.,@:/~+]*(?:-(?!-)[\w.,@:/~+]*)*")
 """A URL path of plain characters: only sensitive-file targets (:data:`PATH_TARGET`) matter in it."""
 # Words that can make SQL out of letters, digits and spaces alone (-1 UNION SELECT 1,2; 1 OR 1),
 # looked up in the lower-cased words of a value (faster than a regular expression alternation).
@@ -72,20 +80,30 @@ def _sql_words(lower: str) -> bool:
     return not _SQL_WORDSET.isdisjoint(_WORD.findall(lower))
 
 
-# Letters, digits, spaces and URL punctuation: no quote, bracket, separator or escape. Such a
+# Letters, digits, spaces and URL punctuation: no quote, <>(){}, separator or escape. Such a
 # value is benign unless one of _URLISH_RISK is in it.
-_SAFE_URLISH = re.compile(r"(?:[\w .,@:+=?#~!\[\]]|-(?!-)|/(?!\*)|\*(?!/))*")
+_SAFE_URLISH = re.compile(r"[\w .,@:+=?#~!\[\]]*(?:(?:-(?!-)|/(?!\*)|\*(?!/))[\w .,@:+=?#~!\[\]]*)*")
+# What makes a URL-ish value risky: "..", a dot file, "//" before an address, a system directory,
+# a scheme other than http(s), Windows and server directories, localhost and metadata. sre's
+# search tries a pattern only where one of its branches' first characters is, so the branches
+# start at few characters (". / : w i l m"), not at each word's first letter: a scheme's or a
+# directory's name is looked behind from its ":" or "/" ("/(?<=etc/)" finds "etc/").
 _URLISH_RISK = re.compile(
-    r"\.\.|data:|script:|file:|//\s*(?:\[|\d|localhost|metadata|instance-data)|^\s*(?:\d|\[)"
-    r"|(?:gopher|dict|ldap|tftp|jar|netdoc|sftp|expect|phar):"
-    r"|/(?:usr/|s?bin/)|etc/|proc/|windows|winnt|web-inf|inetpub|\.(?:ini|env|git|ht|ssh|aws|asa|bash_|zsh_)"
-    r"|wp-config|var/log|var/run"
-    r"|localhost|metadata"
+    r"\.(?:\.|ini|env|git|ht|ssh|aws|asa|bash_|zsh_)"
+    r"|/(?:/\s*(?:\[|\d|localhost|metadata|instance-data)|usr/|s?bin/"
+    r"|(?<=etc/)|(?<=proc/)|(?<=var/)(?:log|run))"
+    r"|:(?:(?<=jar:)|(?<=data:|dict:|file:|sftp:|ldap:|tftp:|phar:)|(?<=script:|gopher:|netdoc:|expect:))"
+    r"|w(?:in(?:dows|nt)|eb-inf|p-config)|inetpub|localhost|metadata"
 )
+# An address first (1.2.3.4, [::1]): matched apart, since a "^" branch would make sre try
+# _URLISH_RISK at every character.
+_URLISH_START = re.compile(r"\s*[\d\[]")
 
 
 def _urlish_risk(lower: str) -> bool:
-    return bool(_URLISH_RISK.search(lower)) or _sql_words(lower)
+    return (
+        _URLISH_RISK.search(lower) is not None or _URLISH_START.match(lower) is not None or _sql_words(lower)
+    )
 
 
 # Which detectors a value needs, from the characters in it (a set, built once per value).
@@ -234,9 +252,10 @@ def analyse_query(query: str) -> tuple[Detection, ...]:
         return ()
     if _PLAIN_QUERY.fullmatch(query):
         lower = query.replace("+", " ").lower()
-        for escape, char in _PLAIN_ESCAPES:
-            if escape in lower:
-                lower = lower.replace(escape, char)
+        if "%" in lower:
+            for escape, char in _PLAIN_ESCAPES:
+                if escape in lower:
+                    lower = lower.replace(escape, char)
         if not _urlish_risk(lower) and not _BARE_ADDRESS.search(lower):
             return ()
     found: list[Detection] = []
