@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from opentelemetry.proto.trace.v1.trace_pb2 import Span
 from prometheus_client import REGISTRY
 
 from tests.otlp_values import item_attributes as attributes
-from tests.processors.threat.spans import http_span, request
+from tests.processors.threat.spans import INTERNAL, SERVER, attr, http_span, request
 from vigil.processors.signals import Signal
 from vigil.processors.threat import ThreatScorer
 from vigil.processors.threat.reporting import severity
@@ -63,3 +64,42 @@ def test_a_long_value_is_cut():
     )
     value = attributes(events.resource_logs[0].scope_logs[0].log_records[0])["vigil.threat.value"]
     assert len(value) == 257 and value.endswith("…")
+
+
+def _with_clients(span_id: int, clients: list[tuple[str, object]], kind: int = SERVER) -> Span:
+    span = http_span("/search", "q=1' OR '1'='1", kind=kind)
+    span.span_id = bytes([span_id]) * 8
+    kept = [kv for kv in span.attributes if kv.key != "client.address"]
+    del span.attributes[:]
+    span.attributes.extend([*kept, *(attr(key, value) for key, value in clients)])
+    return span
+
+
+def test_each_event_names_its_own_client_as_the_span_attributes_do():
+    # The first client key with a string value wins; a key given twice counts with its last value.
+    spans = [
+        _with_clients(1, [("client.address", "198.51.100.1")]),
+        _with_clients(2, [("client.address", 7), ("http.client_ip", "198.51.100.2")]),
+        _with_clients(
+            3, [("client.address", "198.51.100.9"), ("client.address", ""), ("net.peer.ip", "198.51.100.3")]
+        ),
+        _with_clients(4, [("source.address", "198.51.100.4"), ("net.sock.peer.addr", "198.51.100.44")]),
+        _with_clients(5, []),
+        _with_clients(6, [("client.address", "198.51.100.6")], kind=INTERNAL),  # not a server span
+    ]
+    before = threats("sqli", "critical") + threats("sqli", "high") + threats("sqli", "medium")
+
+    ((_, events),) = ThreatScorer().score(Signal.TRACES, request(*spans))
+
+    records = events.resource_logs[0].scope_logs[0].log_records
+    clients = {record.span_id[0]: attributes(record).get("client.address") for record in records}
+    assert clients == {
+        1: "198.51.100.1",
+        2: "198.51.100.2",
+        3: "198.51.100.3",
+        4: "198.51.100.44",
+        5: None,
+        6: "198.51.100.6",
+    }
+    after = threats("sqli", "critical") + threats("sqli", "high") + threats("sqli", "medium")
+    assert after - before == 6

@@ -139,6 +139,8 @@ def decode(value: str, *, query: bool = False) -> str:
         if decoded == value:
             break
         value = clip(decoded)
+        if "%" not in value and "&" not in value and "\\" not in value and "+A" not in value:
+            break  # nothing a round undoes is left: the round that would find no change is spared
     if not value.isascii():
         value = clip(unicodedata.normalize("NFKC", value))
     return value

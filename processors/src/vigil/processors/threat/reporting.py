@@ -80,9 +80,13 @@ def severity(score: float) -> str:
 def report(findings: list[Finding]) -> list[SideOutput]:
     """Count the attacks among ``findings`` and return their events as one logs request (or none)."""
     events = EventsRequest(SCOPE)
+    counts: dict[tuple[str, str], int] = {}
     for finding in findings:
         if finding.verdict.is_attack and finding.event:
-            _event(finding, events.record(finding.resource))
+            counted = _event(finding, events.record(finding.resource))
+            counts[counted] = counts.get(counted, 0) + 1
+    for (category, level), count in counts.items():  # one inc() per label pair: each takes a lock
+        _count(category, level).inc(count)
     request = events.request()
     return [] if request is None else [(Signal.LOGS, request)]
 
@@ -120,16 +124,17 @@ def _template(verdict: Verdict) -> LogRecord:
     return template
 
 
-def _event(finding: Finding, record: LogRecord) -> None:
-    """Fill ``record`` (empty) with the event about ``finding``, and count it."""
+def _event(finding: Finding, record: LogRecord) -> tuple[str, str]:
+    """Fill ``record`` (empty) with the event about ``finding``; return its category and severity."""
     verdict, item = finding.verdict, finding.item
     category, rule = verdict.categories[0], verdict.rules[0]
     level = severity(verdict.score)
-    _count(category, level).inc()
     evidence = next((e for e in finding.evidence if any(d.rule == rule for d in e.detections)), None)
-    # Only the client's keys are read: the last value of each, as a dict of every attribute gives.
-    clients = {kv.key: kv.value.string_value for kv in item.attributes if kv.key in _CLIENT_KEY_SET}
-    client = next((clients[k] for k in _CLIENT_KEYS if clients.get(k)), "")
+    client = finding.client
+    if client is None:
+        # Only the client's keys are read: the last value of each, as a dict of every attribute gives.
+        clients = {kv.key: kv.value.string_value for kv in item.attributes if kv.key in _CLIENT_KEY_SET}
+        client = next((clients[k] for k in _CLIENT_KEYS if clients.get(k)), "")
     where = evidence.key if evidence else ""
     value = mask_secrets(evidence.value) if evidence else ""
     if len(value) > VALUE_LIMIT:
@@ -153,3 +158,4 @@ def _event(finding: Finding, record: LogRecord) -> None:
     attributes.add(key="vigil.threat.value").value.string_value = value
     if client:
         attributes.add(key="client.address").value.string_value = client
+    return category, level

@@ -76,6 +76,7 @@ value, detections, and the item's resource) for every annotated item.
 from __future__ import annotations
 
 import threading
+from bisect import bisect_left
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -209,6 +210,9 @@ class Finding:
     event: bool = True
     """Whether an attack gets a ``vigil.threat`` event: not when it is one only through
     behavioural detections that repeat a level already reported (:mod:`.behaviour`)."""
+    client: str | None = None
+    """The item's client (``client.address`` or an older key), when the scorer has read it
+    already (a server span's columns); None: the event looks in the item's attributes."""
 
 
 Sink = Callable[[Finding], None]
@@ -321,6 +325,7 @@ class ThreatScorer:
             observed = self._observe_servers(read, locate, evidence, state)
         if not (evidence or stale or observed):
             return
+        servers = read.dense_index
         for number in sorted({*evidence, *stale, *observed}):
             span, resource = locate(number)
             found = evidence.get(number, ())
@@ -329,7 +334,11 @@ class ThreatScorer:
             if seen is not None:
                 found = [*found, *seen.evidence]
                 repeated = seen.repeated
-            self._annotate(Signal.TRACES, span, found, number in stale, resource, findings, state, repeated)
+            k = bisect_left(servers, number)  # server spans are read in order: numbers ascend
+            client = _client(columns, k) if k < len(servers) and servers[k] == number else None
+            self._annotate(
+                Signal.TRACES, span, found, number in stale, resource, findings, state, repeated, client
+            )
 
     def _judge_column(
         self,
@@ -465,6 +474,7 @@ class ThreatScorer:
         findings: list[Finding],
         state: _State,
         repeated: frozenset[str] = frozenset(),
+        client: str | None = None,
     ) -> None:
         evidence = tuple(evidence)
         disabled = state.config.disabled_rules
@@ -492,7 +502,7 @@ class ThreatScorer:
             # annotated, but no further event.
             alone = verdict([d for d in detections if d.rule not in repeated])
             event = alone is not None and alone.is_attack
-        finding = Finding(signal, item, result, evidence, resource, event)
+        finding = Finding(signal, item, result, evidence, resource, event, client)
         findings.append(finding)
         for sink in self.sinks:
             sink(finding)
@@ -510,6 +520,12 @@ def _paths(url_paths: list[object], targets: list[object]) -> list[str]:
 
 def _target_path(target: object) -> str:
     return target.partition("?")[0] if isinstance(target, str) else ""
+
+
+def _client(columns: Sequence[Sequence[object]], k: int) -> str:
+    """The client of the ``k``-th server span: its first client attribute that is a non-empty string."""
+    clients = (columns[_BEHAVIOUR_COLUMN + slot][k] for slot in _CLIENT_SLOTS)
+    return next((value for value in clients if value.__class__ is str and value), "")  # type: ignore[misc]
 
 
 def _skipped(skips: Callable[[str, str, str], bool], dense: Sequence[list], paths: list[str], k: int) -> bool:
