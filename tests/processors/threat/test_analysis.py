@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from vigil.processors.threat.analysis import Kind, analyse, analyse_query, analyse_target, query_parameters
+from vigil.processors.threat import analysis
+from vigil.processors.threat.analysis import (
+    BoundedCache,
+    Kind,
+    analyse,
+    analyse_query,
+    analyse_target,
+    query_parameters,
+)
 from vigil.processors.threat.verdict import combine
 
 
@@ -84,3 +92,17 @@ def test_the_cheap_checks_never_hide_what_a_detector_finds():
         if alone >= 0.5 and combine(analyse(value, Kind.PARAM)) < 0.5:
             hidden.append(value)
     assert hidden == []
+
+
+def test_a_parameter_value_seen_in_another_query_is_not_judged_again(monkeypatch):
+    payload = "1%27%20OR%20%271%27%3D%271"
+    queries = [f"q={payload}&sort=price", f"sort=name&q={payload}", f"page=2&id={payload}"]
+    values = BoundedCache(16)
+    expected = [analysis.analyse_query(query) for query in queries]
+    judged = []
+    real = analysis.analyse
+    monkeypatch.setattr(analysis, "analyse", lambda value, kind: judged.append(value) or real(value, kind))
+
+    assert [analysis.analyse_query(query, values) for query in queries] == expected
+    assert judged == [payload]  # the first query judged it; the others found it in the cache
+    assert expected[0] and all(found == expected[0] for found in expected)

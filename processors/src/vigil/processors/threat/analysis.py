@@ -246,8 +246,12 @@ def query_parameters(query: str) -> list[tuple[str, str]]:
     return pairs
 
 
-def analyse_query(query: str) -> tuple[Detection, ...]:
-    """Every detection in the parameters of a raw query string (``url.query``)."""
+_CACHED_VALUE_LIMIT = 512  # longer values are rare and would make a cache of 4096 large
+
+
+def analyse_query(query: str, values: BoundedCache | None = None) -> tuple[Detection, ...]:
+    """Every detection in the parameters of a raw query string (``url.query``); ``values``, if
+    given, keeps what each parameter value was found to hold (values recur across queries)."""
     if _SAFE_QUERY.fullmatch(query):
         return ()
     if _PLAIN_QUERY.fullmatch(query):
@@ -261,7 +265,11 @@ def analyse_query(query: str) -> tuple[Detection, ...]:
     found: list[Detection] = []
     for name, value in query_parameters(query):
         if value and not _SAFE.fullmatch(value):
-            found += analyse(value, Kind.PARAM)
+            if values is None or len(value) > _CACHED_VALUE_LIMIT:
+                found += analyse(value, Kind.PARAM)
+            else:
+                known = values.get(value)
+                found += values.put(value, analyse(value, Kind.PARAM)) if known is None else known
         if not _SAFE.fullmatch(name):
             found += analyse(name, Kind.PARAM)
     return tuple(found)

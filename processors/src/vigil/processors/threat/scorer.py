@@ -247,6 +247,7 @@ class ThreatScorer:
         self._agents = BoundedCache(1024)
         self._statements = BoundedCache(4096)
         self._queries = BoundedCache(4096)  # popular searches, paging, tracking parameters
+        self._parameters = BoundedCache(4096)  # their values, which recur in other queries
         self._headers = HeaderJudge()
 
     @property
@@ -378,7 +379,9 @@ class ThreatScorer:
         """What one value of ``key`` carries (the cheap benign checks first)."""
         if how is _QUERY:
             found = self._queries.get(value)
-            return self._queries.put(value, analyse_query(value)) if found is None else found
+            return (
+                self._queries.put(value, analyse_query(value, self._parameters)) if found is None else found
+            )
         if how is _PATH:
             if PATH_IS_PLAIN.fullmatch(value) and not PATH_TARGET.search(value.lower()):
                 return ()
