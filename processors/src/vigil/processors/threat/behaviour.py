@@ -367,8 +367,8 @@ class BehaviourDetector:
         times: Sequence[int],
     ) -> list[int]:
         """The spans of a batch that may be privileged operations at night."""
-        earliest = min(times[k] for k in timed)
-        latest = max(times[k] for k in timed)
+        spans = times if timed.__class__ is range else [times[k] for k in timed]  # timed: all, mostly
+        earliest, latest = min(spans), max(spans)
         if not self._hour_start <= earliest < self._hour_end:
             self._set_hour(earliest)
         if latest < self._hour_end:  # most batches lie within one hour
@@ -377,8 +377,11 @@ class BehaviourDetector:
             night = timed
         else:
             night = [k for k in timed if self._is_off_hours(times[k])]
-        privileged, admin = self.config.privileged_methods, self._is_admin
-        return [k for k in night if methods[k] in privileged or admin(routes[k] or paths[k])]
+        privileged = self.config.privileged_methods
+        # Each distinct route (or path) of the batch is looked up once, not once per span.
+        targets = {k: routes[k] or paths[k] for k in night if methods[k] not in privileged}
+        admin = {target for target in set(targets.values()) if self._is_admin(target)}
+        return [k for k in night if k not in targets or targets[k] in admin]
 
     def _judge(
         self,
