@@ -155,6 +155,13 @@ def test_arguments_are_checked():
     with pytest.raises(TypeError, match="one ASCII letter"):
         Lexer({"OR": "and"}, empty, empty, empty, empty, empty).tokenize("1 OR 1", 10)
     assert lexer.tokenize("1 or 1", 10) == ("n&n", ["1", "OR", "1"], False)
+    with pytest.raises(TypeError):
+        lexer.tokenize("1 OR 1", "10")
+    bare = Lexer.__new__(Lexer)  # never initialised: refused, not a crash
+    with pytest.raises(RuntimeError):
+        bare.tokenize("1 OR 1", 10)
+    with pytest.raises(RuntimeError):
+        bare.bad_pairs("nn", ["1", "2"])
 
 
 def test_no_memory_is_kept():

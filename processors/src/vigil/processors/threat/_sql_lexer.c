@@ -395,6 +395,10 @@ static PyObject *Lexer_tokenize(Lexer *self, PyObject *const *args, Py_ssize_t n
         PyErr_SetString(PyExc_TypeError, "tokenize(text: str, limit: int)");
         return NULL;
     }
+    if (self->word_types == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "Lexer.__init__ was not called");
+        return NULL;
+    }
     PyObject *text = args[0];
     Py_ssize_t limit = PyLong_AsSsize_t(args[1]);
     if (limit == -1 && PyErr_Occurred()) return NULL;
@@ -601,6 +605,10 @@ static int bad_pair(Lexer *self, const char *types, Py_ssize_t n, PyObject *text
 static PyObject *Lexer_bad_pairs(Lexer *self, PyObject *const *args, Py_ssize_t nargs) {
     if (nargs != 2 || !PyUnicode_Check(args[0]) || !PyList_Check(args[1])) {
         PyErr_SetString(PyExc_TypeError, "bad_pairs(types: str, texts: list[str])");
+        return NULL;
+    }
+    if (self->keyword_pairs == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "Lexer.__init__ was not called");
         return NULL;
     }
     Py_ssize_t n;
