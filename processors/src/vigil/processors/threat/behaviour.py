@@ -367,8 +367,8 @@ class BehaviourDetector:
         times: Sequence[int],
     ) -> list[int]:
         """The spans of a batch that may be privileged operations at night."""
-        spans = times if timed.__class__ is range else [times[k] for k in timed]  # timed: all, mostly
-        earliest, latest = min(spans), max(spans)
+        ends = times if timed.__class__ is range else [times[k] for k in timed]  # timed: all, mostly
+        earliest, latest = min(ends), max(ends)
         if not self._hour_start <= earliest < self._hour_end:
             self._set_hour(earliest)
         if latest < self._hour_end:  # most batches lie within one hour

@@ -327,6 +327,7 @@ class ThreatScorer:
         if not (evidence or stale or observed):
             return
         servers = read.dense_index
+        dense = columns[_BEHAVIOUR_COLUMN : _BEHAVIOUR_COLUMN + SLOT_COUNT]
         for number in sorted({*evidence, *stale, *observed}):
             span, resource = locate(number)
             found = evidence.get(number, ())
@@ -336,7 +337,7 @@ class ThreatScorer:
                 found = [*found, *seen.evidence]
                 repeated = seen.repeated
             k = bisect_left(servers, number)  # server spans are read in order: numbers ascend
-            client = _client(columns, k) if k < len(servers) and servers[k] == number else None
+            client = _client(dense, k) if k < len(servers) and servers[k] == number else None
             self._annotate(
                 Signal.TRACES, span, found, number in stale, resource, findings, state, repeated, client
             )
@@ -525,18 +526,17 @@ def _target_path(target: object) -> str:
     return target.partition("?")[0] if isinstance(target, str) else ""
 
 
-def _client(columns: Sequence[Sequence[object]], k: int) -> str:
-    """The client of the ``k``-th server span: its first client attribute that is a non-empty string."""
-    clients = (columns[_BEHAVIOUR_COLUMN + slot][k] for slot in _CLIENT_SLOTS)
+def _client(dense: Sequence[Sequence[object]], k: int) -> str:
+    """The client of the ``k``-th server span (``dense``: its behaviour columns): its first
+    client attribute that is a non-empty string."""
+    clients = (dense[slot][k] for slot in _CLIENT_SLOTS)
     return next((value for value in clients if value.__class__ is str and value), "")  # type: ignore[misc]
 
 
 def _skipped(skips: Callable[[str, str, str], bool], dense: Sequence[list], paths: list[str], k: int) -> bool:
     """Whether an allow-list entry takes the ``k``-th server span out of scoring whole."""
-    clients = (dense[slot][k] for slot in _CLIENT_SLOTS)
-    client = next((value for value in clients if value.__class__ is str and value), "")
     route = dense[_ROUTE_SLOT][k]
-    return skips(route if route.__class__ is str else "", paths[k], client)
+    return skips(route if route.__class__ is str else "", paths[k], _client(dense, k))
 
 
 def _context(item: Message) -> tuple[str, str, str]:
