@@ -34,8 +34,9 @@ bytes (:mod:`vigil.processors.span_columns`, in C; the sidecar hands the first s
 chain the bytes it received), each distinct value of a batch is judged once, plain paths and
 query strings are found by one scan of the batch (:mod:`.prefilter`), and only spans with
 something found are looked up in the decoded request. Results for user agents, statements,
-query strings and headers are cached per scorer (bounded), since real traffic repeats them; a
-cache miss costs what a first sight costs, never more.
+query strings, query parameter values and headers are cached per scorer (bounded), since real
+traffic repeats them; a cache miss costs what a first sight costs, never more. SQL is tokenised
+in C too (:mod:`.sql`).
 
 What it writes (stable names)
 -----------------------------
