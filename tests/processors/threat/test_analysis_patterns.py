@@ -34,16 +34,6 @@ URLISH_RISK = re.compile(
     r"|localhost|metadata"
 )
 BARE_ADDRESS = re.compile(r"(?:^|=)\s*(?:\d{1,3}\.\d|\[|0x|localhost|metadata)")
-ESCAPES = (
-    ("%20", " "),
-    ("%2b", "+"),
-    ("%2c", ","),
-    ("%2f", "/"),
-    ("%3a", ":"),
-    ("%40", "@"),
-    ("%5b", "["),
-    ("%5d", "]"),
-)
 
 
 def urlish_risk(lower: str) -> bool:
@@ -57,7 +47,7 @@ def plain_query_is_benign(query: str) -> bool:
     if not PLAIN_QUERY.fullmatch(query):
         return False
     lower = query.replace("+", " ").lower()
-    for escape, char in ESCAPES:
+    for escape, char in analysis._PLAIN_ESCAPES:  # the escapes are not what these tests check
         lower = lower.replace(escape, char)
     return not urlish_risk(lower) and not BARE_ADDRESS.search(lower)
 

@@ -275,16 +275,29 @@ static int next_token(const Text *t, Py_ssize_t i, Py_ssize_t *end) {
 
 /* --- the tokeniser ---------------------------------------------------------------------------- */
 
+/* The sets Lexer(...) is given after word_types, in its argument order. */
+enum {
+    S_FUNCTION_KEYWORDS, /* keywords that are functions before a parenthesis */
+    S_NEEDS_OPERAND,     /* bad_pairs: keywords after which an operand must come */
+    S_OPWORDS,           /* bad_pairs: operators spelt as words (LIKE, IN, ...) */
+    S_UNARY,             /* bad_pairs: unary operators (- + ~ ! NOT BINARY) */
+    S_KEYWORD_PAIRS,     /* bad_pairs: (keyword, keyword) pairs SQL allows */
+    SET_COUNT,
+};
+static char *ARGUMENTS[] = {"word_types", "function_keywords", "needs_operand", "opwords",
+                            "unary",      "keyword_pairs",     NULL};
+
+/* The tokens the tokeniser compares words and operators with. */
+enum { W_ORDER, W_GROUP, W_SOUNDS, W_ALL, W_DISTINCT, W_BY, W_LIKE, W_AND, W_OR, WORD_COUNT };
+static const char *const WORDS[WORD_COUNT] = {"ORDER", "GROUP", "SOUNDS", "ALL", "DISTINCT",
+                                              "BY",    "LIKE",  "&&",     "||"};
+
 typedef struct {
     PyObject_HEAD
-    PyObject *word_types;         /* dict: upper-cased word -> its letter (a one-letter str) */
-    PyObject *function_keywords;  /* set: keywords that are functions before a parenthesis */
-    PyObject *letters[128];       /* one-letter str objects by letter */
-    PyObject *order, *group, *sounds, *all, *distinct, *by, *like, *double_amp, *double_bar;
-    PyObject *needs_operand;      /* bad_pairs: keywords after which an operand must come */
-    PyObject *opwords;            /* bad_pairs: operators spelt as words (LIKE, IN, ...) */
-    PyObject *unary;              /* bad_pairs: unary operators (- + ~ ! NOT BINARY) */
-    PyObject *keyword_pairs;      /* bad_pairs: (keyword, keyword) pairs SQL allows */
+    PyObject *word_types;       /* dict: upper-cased word -> its letter (a one-letter str) */
+    PyObject *sets[SET_COUNT];  /* sets and frozensets, by S_... */
+    PyObject *letters[128];     /* one-letter str objects by letter */
+    PyObject *words[WORD_COUNT]; /* WORDS as str objects */
 } Lexer;
 
 /* text[start:end] upper-cased as str.upper does. */
@@ -348,24 +361,24 @@ static int add_word(Lexer *self, Tokens *tokens, PyObject *text, const Text *t, 
         letter = (char)PyUnicode_READ_CHAR(found, 0);
     }
     char prev = last_type(tokens);
-    if (prev == 'b' && equal(word, self->by) &&
-        (equal(last_text(tokens), self->order) || equal(last_text(tokens), self->group))) {
+    if (prev == 'b' && equal(word, self->words[W_BY]) &&
+        (equal(last_text(tokens), self->words[W_ORDER]) || equal(last_text(tokens), self->words[W_GROUP]))) {
         tokens->types[tokens->count - 1] = 'B';
         Py_DECREF(word);
         return 0;
     }
-    if (prev == 'b' && equal(word, self->like) && equal(last_text(tokens), self->sounds)) {
+    if (prev == 'b' && equal(word, self->words[W_LIKE]) && equal(last_text(tokens), self->words[W_SOUNDS])) {
         tokens->types[tokens->count - 1] = 'o';
         Py_DECREF(word);
         return 0;
     }
-    if (prev == 'U' && (equal(word, self->all) || equal(word, self->distinct))) {
+    if (prev == 'U' && (equal(word, self->words[W_ALL]) || equal(word, self->words[W_DISTINCT]))) {
         Py_DECREF(word);
         return 0;
     }
     int function = letter == 'b' || letter == 'v';
     if (!function) {
-        function = PySet_Contains(self->function_keywords, word);
+        function = PySet_Contains(self->sets[S_FUNCTION_KEYWORDS], word);
         if (function < 0) goto error;
     }
     if (function) {
@@ -452,7 +465,7 @@ static PyObject *Lexer_tokenize(Lexer *self, PyObject *const *args, Py_ssize_t n
         case T_OP: {
             PyObject *op = PyUnicode_Substring(text, start, end);
             char letter = 'o';
-            if (op != NULL && (equal(op, self->double_amp) || equal(op, self->double_bar))) letter = '&';
+            if (op != NULL && (equal(op, self->words[W_AND]) || equal(op, self->words[W_OR]))) letter = '&';
             failed = add(&tokens, letter, op);
             break;
         }
@@ -546,7 +559,7 @@ static int bad_pair(Lexer *self, const char *types, Py_ssize_t n, PyObject *text
     }
     int operand = one_of(a, "nszvb)");
     if (!operand && a == 'k') {
-        if ((found = text_in(self->needs_operand, texts, i)) < 0) return -1;
+        if ((found = text_in(self->sets[S_NEEDS_OPERAND], texts, i)) < 0) return -1;
         operand = !found;
     }
     if (operand) {
@@ -560,7 +573,7 @@ static int bad_pair(Lexer *self, const char *types, Py_ssize_t n, PyObject *text
         if (b == 'o' && (text_is(texts, i + 1, "NOT") || text_is(texts, i + 1, "~") ||
                          text_is(texts, i + 1, "!"))) {
             if (i + 2 >= n) return 1; /* "" is no operator word */
-            if ((found = text_in(self->opwords, texts, i + 2)) < 0) return -1;
+            if ((found = text_in(self->sets[S_OPWORDS], texts, i + 2)) < 0) return -1;
             return !found;
         }
         return 0;
@@ -571,7 +584,7 @@ static int bad_pair(Lexer *self, const char *types, Py_ssize_t n, PyObject *text
     if (a == '(') {
         if (one_of(b, ",;")) return 1;
         if (b != 'o') return 0;
-        if ((found = text_in(self->unary, texts, i + 1)) < 0) return -1;
+        if ((found = text_in(self->sets[S_UNARY], texts, i + 1)) < 0) return -1;
         return !found && !text_is(texts, i + 1, "*");
     }
     if (a == 'E') {
@@ -581,10 +594,10 @@ static int bad_pair(Lexer *self, const char *types, Py_ssize_t n, PyObject *text
     /* a is an operator, logic, comma, clause or a keyword that needs an operand */
     if (one_of(b, "nszvbf(")) return 0;
     if (b == 'o') {
-        if ((found = text_in(self->unary, texts, i + 1)) < 0) return -1;
+        if ((found = text_in(self->sets[S_UNARY], texts, i + 1)) < 0) return -1;
         if (found) return 0;
         if (a != 'o') return 1;
-        if ((found = text_in(self->opwords, texts, i + 1)) < 0) return -1;
+        if ((found = text_in(self->sets[S_OPWORDS], texts, i + 1)) < 0) return -1;
         return !found;
     }
     if (b == 'E') return !one_of(a, "(,;Uk&o");
@@ -592,7 +605,7 @@ static int bad_pair(Lexer *self, const char *types, Py_ssize_t n, PyObject *text
         if (a == 'E') return 0;
         PyObject *pair = PyTuple_Pack(2, PyList_GET_ITEM(texts, i), PyList_GET_ITEM(texts, i + 1));
         if (pair == NULL) return -1;
-        found = PySet_Contains(self->keyword_pairs, pair);
+        found = PySet_Contains(self->sets[S_KEYWORD_PAIRS], pair);
         Py_DECREF(pair);
         return found < 0 ? -1 : !found;
     }
@@ -607,7 +620,7 @@ static PyObject *Lexer_bad_pairs(Lexer *self, PyObject *const *args, Py_ssize_t 
         PyErr_SetString(PyExc_TypeError, "bad_pairs(types: str, texts: list[str])");
         return NULL;
     }
-    if (self->keyword_pairs == NULL) {
+    if (self->sets[S_KEYWORD_PAIRS] == NULL) {
         PyErr_SetString(PyExc_RuntimeError, "Lexer.__init__ was not called");
         return NULL;
     }
@@ -646,25 +659,21 @@ error:
 /* --- the type ------------------------------------------------------------------------------- */
 
 static int Lexer_init(Lexer *self, PyObject *args, PyObject *kwds) {
-    static char *names[] = {"word_types", "function_keywords", "needs_operand", "opwords",
-                            "unary",      "keyword_pairs",     NULL};
-    PyObject *word_types, *sets[5];
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!OOOOO", names, &PyDict_Type, &word_types,
+    PyObject *word_types, *sets[SET_COUNT];
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!OOOOO", ARGUMENTS, &PyDict_Type, &word_types,
                                      &sets[0], &sets[1], &sets[2], &sets[3], &sets[4]))
         return -1;
-    for (int k = 0; k < 5; k++) {
+    for (int k = 0; k < SET_COUNT; k++) {
         if (!PyAnySet_Check(sets[k])) {
-            PyErr_Format(PyExc_TypeError, "%s must be a set or frozenset", names[k + 1]);
+            PyErr_Format(PyExc_TypeError, "%s must be a set or frozenset", ARGUMENTS[k + 1]);
             return -1;
         }
     }
     Py_INCREF(word_types);
     Py_XSETREF(self->word_types, word_types);
-    PyObject **fields[5] = {&self->function_keywords, &self->needs_operand, &self->opwords,
-                            &self->unary, &self->keyword_pairs};
-    for (int k = 0; k < 5; k++) {
+    for (int k = 0; k < SET_COUNT; k++) {
         Py_INCREF(sets[k]);
-        Py_XSETREF(*fields[k], sets[k]);
+        Py_XSETREF(self->sets[k], sets[k]);
     }
     for (int c = 1; c < 128; c++) {
         if (self->letters[c] == NULL) {
@@ -673,38 +682,19 @@ static int Lexer_init(Lexer *self, PyObject *args, PyObject *kwds) {
             if (self->letters[c] == NULL) return -1;
         }
     }
-#define INTERN(field, value)                                                                       \
-    if (self->field == NULL && (self->field = PyUnicode_InternFromString(value)) == NULL) return -1
-    INTERN(order, "ORDER");
-    INTERN(group, "GROUP");
-    INTERN(sounds, "SOUNDS");
-    INTERN(all, "ALL");
-    INTERN(distinct, "DISTINCT");
-    INTERN(by, "BY");
-    INTERN(like, "LIKE");
-    INTERN(double_amp, "&&");
-    INTERN(double_bar, "||");
-#undef INTERN
+    for (int w = 0; w < WORD_COUNT; w++) {
+        if (self->words[w] == NULL && (self->words[w] = PyUnicode_InternFromString(WORDS[w])) == NULL) {
+            return -1;
+        }
+    }
     return 0;
 }
 
 static void Lexer_dealloc(Lexer *self) {
     Py_XDECREF(self->word_types);
-    Py_XDECREF(self->function_keywords);
+    for (int k = 0; k < SET_COUNT; k++) Py_XDECREF(self->sets[k]);
     for (int c = 0; c < 128; c++) Py_XDECREF(self->letters[c]);
-    Py_XDECREF(self->order);
-    Py_XDECREF(self->group);
-    Py_XDECREF(self->sounds);
-    Py_XDECREF(self->all);
-    Py_XDECREF(self->distinct);
-    Py_XDECREF(self->by);
-    Py_XDECREF(self->like);
-    Py_XDECREF(self->double_amp);
-    Py_XDECREF(self->double_bar);
-    Py_XDECREF(self->needs_operand);
-    Py_XDECREF(self->opwords);
-    Py_XDECREF(self->unary);
-    Py_XDECREF(self->keyword_pairs);
+    for (int w = 0; w < WORD_COUNT; w++) Py_XDECREF(self->words[w]);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 

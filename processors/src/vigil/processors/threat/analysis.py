@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import enum
 import re
+from collections.abc import Callable
 
 from vigil.processors.threat import html, jndi, scanner, shell, sql, ssrf, ssti, traversal
 from vigil.processors.threat.decoding import clip, decode
@@ -138,6 +139,13 @@ class BoundedCache:
             self._items.clear()
         self._items[key] = value
         return value
+
+    def judged(
+        self, key: str, judge: Callable[..., tuple[Detection, ...]], *args: object
+    ) -> tuple[Detection, ...]:
+        """What ``judge(key, *args)`` returns, remembered: judged only the first time ``key`` comes."""
+        found = self._items.get(key)
+        return self.put(key, judge(key, *args)) if found is None else found
 
 
 def analyse(value: str, kind: Kind) -> tuple[Detection, ...]:
@@ -268,8 +276,7 @@ def analyse_query(query: str, values: BoundedCache | None = None) -> tuple[Detec
             if values is None or len(value) > _CACHED_VALUE_LIMIT:
                 found += analyse(value, Kind.PARAM)
             else:
-                known = values.get(value)
-                found += values.put(value, analyse(value, Kind.PARAM)) if known is None else known
+                found += values.judged(value, analyse, Kind.PARAM)
         if not _SAFE.fullmatch(name):
             found += analyse(name, Kind.PARAM)
     return tuple(found)

@@ -96,7 +96,7 @@ Items before the one that reaches a level are not annotated after the fact.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -158,6 +158,13 @@ RECORD_CLIENT_KEYS = (
     "source.address",
 )
 USER_KEYS = ("user.name", "enduser.id")
+
+
+def first_client(values: Mapping[str, str]) -> str:
+    """The client ``values`` (attribute key -> string value) name: the first of
+    :data:`RECORD_CLIENT_KEYS` set to a non-empty string, else ""."""
+    return next((values[key] for key in RECORD_CLIENT_KEYS if values.get(key)), "")
+
 
 # Key tags in the shared stores (a key is (tag, name) or (tag, source, name)).
 _SPANS, _EVENTS = 0, 1

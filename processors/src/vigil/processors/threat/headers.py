@@ -130,8 +130,4 @@ class HeaderJudge:
     def detections(self, key: str, text: str) -> tuple[Detection, ...]:
         """Every detection in one value of the header attribute ``key`` (one of :data:`HEADER_KEYS`)."""
         name = HEADER_KEYS[key]
-        cache = self._caches[name]
-        found = cache.get(text)
-        if found is None:
-            found = cache.put(text, analyse_header(name, text))
-        return found
+        return self._caches[name].judged(text, lambda value: analyse_header(name, value))

@@ -47,6 +47,7 @@ from vigil.processors.event_requests import EventsRequest
 from vigil.processors.otlp_attributes import string_array, text
 from vigil.processors.redaction.masking import mask_secrets
 from vigil.processors.signals import Signal
+from vigil.processors.threat.behaviour import RECORD_CLIENT_KEYS, first_client
 from vigil.processors.threat.verdict import Verdict
 
 if TYPE_CHECKING:
@@ -61,9 +62,7 @@ THREATS = Counter(
     "vigil_threats", "Attacks detected, by strongest category and severity", ["category", "severity"]
 )
 
-# Attributes that name the client, newest semantic conventions first.
-_CLIENT_KEYS = ("client.address", "http.client_ip", "net.sock.peer.addr", "net.peer.ip", "source.address")
-_CLIENT_KEY_SET = frozenset(_CLIENT_KEYS)
+_CLIENT_KEY_SET = frozenset(RECORD_CLIENT_KEYS)
 _SEVERITY_NUMBERS = {
     "critical": SeverityNumber.SEVERITY_NUMBER_FATAL,
     "high": SeverityNumber.SEVERITY_NUMBER_ERROR,
@@ -133,8 +132,9 @@ def _event(finding: Finding, record: LogRecord) -> tuple[str, str]:
     client = finding.client
     if client is None:
         # Only the client's keys are read: the last value of each, as a dict of every attribute gives.
-        clients = {kv.key: kv.value.string_value for kv in item.attributes if kv.key in _CLIENT_KEY_SET}
-        client = next((clients[k] for k in _CLIENT_KEYS if clients.get(k)), "")
+        client = first_client(
+            {kv.key: kv.value.string_value for kv in item.attributes if kv.key in _CLIENT_KEY_SET}
+        )
     where = evidence.key if evidence else ""
     value = mask_secrets(evidence.value) if evidence else ""
     if len(value) > VALUE_LIMIT:

@@ -109,6 +109,7 @@ from vigil.processors.threat.behaviour import (
     BehaviourConfig,
     BehaviourDetector,
     Observed,
+    first_client,
 )
 from vigil.processors.threat.headers import HEADER_KEYS, HeaderJudge
 from vigil.processors.threat.prefilter import PATHS, QUERIES
@@ -380,20 +381,15 @@ class ThreatScorer:
     def _judge(self, key: str, how: str, value: str) -> tuple[Detection, ...]:
         """What one value of ``key`` carries (the cheap benign checks first)."""
         if how is _QUERY:
-            found = self._queries.get(value)
-            return (
-                self._queries.put(value, analyse_query(value, self._parameters)) if found is None else found
-            )
+            return self._queries.judged(value, analyse_query, self._parameters)
         if how is _PATH:
             if PATH_IS_PLAIN.fullmatch(value) and not PATH_TARGET.search(value.lower()):
                 return ()
             return analyse(value, Kind.PATH)
         if how is _AGENT:
-            found = self._agents.get(value)
-            return self._agents.put(value, analyse(value, Kind.USER_AGENT)) if found is None else found
+            return self._agents.judged(value, analyse, Kind.USER_AGENT)
         if how is _STATEMENT:
-            found = self._statements.get(value)
-            return self._statements.put(value, analyse(value, Kind.STATEMENT)) if found is None else found
+            return self._statements.judged(value, analyse, Kind.STATEMENT)
         if how is _HEADER:
             return self._headers.detections(key, value)
         return analyse_target(value)
@@ -460,7 +456,7 @@ class ThreatScorer:
     def _observe_event(self, name: str, record: Message, state: _State) -> Observed | None:
         # Security events are rare next to other records: a second look at their attributes.
         values = {kv.key: kv.value.string_value for kv in record.attributes}
-        client = next((values[k] for k in RECORD_CLIENT_KEYS if values.get(k)), "")
+        client = first_client(values)
         user = next((values[k] for k in USER_KEYS if values.get(k)), "")
         if state.allow.skips_items:
             route, path, _ = _context(record)
@@ -545,7 +541,7 @@ def _context(item: Message) -> tuple[str, str, str]:
     security events, are looked at twice)."""
     values = {kv.key: kv.value.string_value for kv in item.attributes if kv.key in _ITEM_KEYS}
     path = values.get("url.path") or values.get("http.target", "").partition("?")[0]
-    client = next((values[k] for k in RECORD_CLIENT_KEYS if values.get(k)), "")
+    client = first_client(values)
     return values.get("http.route", ""), path, client
 
 
